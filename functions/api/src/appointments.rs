@@ -1,0 +1,407 @@
+//! Appointment routes: book (write side, 202 + saga), list and read (the read model).
+
+use crate::extract::{StrictJson, StrictQuery};
+use crate::problem::{ApiError, FieldError, Problem};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use domain::clinic::SlotError;
+use domain::values::Notes;
+use domain::{
+    AppointmentId, AppointmentStatus, AppointmentType, ClinicId, PatientId, ProviderId, SagaId,
+};
+use serde::{Deserialize, Serialize};
+use store::booking::{self, BookingError, RequestedStart, ScheduleRequest};
+use store::read_model::{self, AppointmentSummary, SummaryFilter};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A booking as an agent submits it. Fields are read as text and validated together, so one
+/// answer names every invalid field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BookAppointmentRequest {
+    /// Clinic id (UUID). Required.
+    #[schema(format = Uuid, required = true)]
+    pub clinic_id: Option<String>,
+    /// Patient id (UUID). Required.
+    #[schema(format = Uuid, required = true)]
+    pub patient_id: Option<String>,
+    /// Optometrist id (UUID). Omit to let the clinic's least busy free provider take it.
+    #[schema(format = Uuid)]
+    pub provider_id: Option<String>,
+    /// Start: clinic-local `2026-11-23T09:30`, or RFC 3339 with an offset. Required.
+    #[schema(example = "2026-11-23T09:30", required = true)]
+    pub date_time: Option<String>,
+    /// ROUTINE, FOLLOW_UP, EMERGENCY or CONTACT_LENS. Required.
+    #[serde(rename = "type")]
+    #[schema(example = "ROUTINE", required = true)]
+    pub kind: Option<String>,
+    /// Up to 1000 characters.
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingAccepted {
+    pub appointment_id: Uuid,
+    pub saga_id: Uuid,
+    /// Always PROCESSING: the saga decides CONFIRMED or CANCELLED; poll the appointment.
+    #[schema(example = "PROCESSING")]
+    pub status: &'static str,
+}
+
+fn required<'a>(
+    value: &'a Option<String>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+    }
+}
+
+pub(crate) fn uuid_field(
+    value: Option<&str>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Uuid> {
+    let v = value?;
+    Uuid::parse_str(v)
+        .map_err(|_| errors.push(FieldError::new(field, "must be a UUID")))
+        .ok()
+}
+
+impl BookAppointmentRequest {
+    /// Checks every field; returns the request for the use case, or all field errors at once.
+    fn validate(&self) -> Result<ScheduleRequest, ApiError> {
+        let mut errors = Vec::new();
+        let clinic = uuid_field(
+            required(&self.clinic_id, "clinicId", &mut errors),
+            "clinicId",
+            &mut errors,
+        );
+        let patient = uuid_field(
+            required(&self.patient_id, "patientId", &mut errors),
+            "patientId",
+            &mut errors,
+        );
+        let provider = uuid_field(self.provider_id.as_deref(), "providerId", &mut errors);
+        let date_time = required(&self.date_time, "dateTime", &mut errors);
+        let kind = required(&self.kind, "type", &mut errors).and_then(|k| {
+            k.parse::<AppointmentType>()
+                .map_err(|e| errors.push(FieldError::new("type", e.to_string())))
+                .ok()
+        });
+        let notes = match self.notes.as_deref() {
+            None => None,
+            Some(n) => Notes::parse(n)
+                .map_err(|e| errors.push(FieldError::new("notes", e.to_string())))
+                .ok(),
+        };
+        match (clinic, patient, date_time, kind) {
+            (Some(clinic), Some(patient), Some(date_time), Some(kind)) if errors.is_empty() => {
+                Ok(ScheduleRequest {
+                    appointment_id: AppointmentId::new(),
+                    saga_id: SagaId::new(),
+                    clinic_id: ClinicId(clinic),
+                    patient_id: PatientId(patient),
+                    provider_id: provider.map(ProviderId),
+                    start: RequestedStart::Text(date_time.to_owned()),
+                    kind,
+                    notes: notes.filter(|n| !n.as_str().is_empty()),
+                })
+            }
+            _ => Err(ApiError::Invalid(errors)),
+        }
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        match e {
+            BookingError::UnknownClinic => ApiError::NotFound {
+                what: "clinic",
+                field: Some("clinicId"),
+            },
+            BookingError::UnknownPatient => ApiError::NotFound {
+                what: "patient",
+                field: Some("patientId"),
+            },
+            BookingError::UnknownProvider => ApiError::NotFound {
+                what: "provider at this clinic",
+                field: Some("providerId"),
+            },
+            BookingError::InvalidStart(reason) => ApiError::invalid("dateTime", reason.to_string()),
+            BookingError::Slot(rule) => ApiError::Unprocessable {
+                field: "dateTime",
+                detail: match rule {
+                    SlotError::InPast => "The appointment time is in the past.".to_owned(),
+                    other => format!("Outside opening hours: {other}."),
+                },
+            },
+            BookingError::SlotTaken => ApiError::Conflict {
+                kind: "slot-taken",
+                detail: "That time is already booked for the provider; pick another slot."
+                    .to_owned(),
+            },
+            BookingError::AlreadyExists => ApiError::Conflict {
+                kind: "already-exists",
+                detail: "This appointment already exists.".to_owned(),
+            },
+            BookingError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Book an eye exam. Stores the appointment and its AppointmentCreated event in one transaction
+/// and starts the booking saga.
+#[utoipa::path(
+    post,
+    path = "/api/v1/appointments",
+    tag = "appointments",
+    request_body = BookAppointmentRequest,
+    responses(
+        (status = 202, description = "Accepted; the saga is running", body = BookingAccepted),
+        (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown clinic, patient or provider", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "In the past or outside opening hours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn book_appointment(
+    State(state): State<AppState>,
+    StrictJson(body): StrictJson<BookAppointmentRequest>,
+) -> Result<Response, ApiError> {
+    let request = body.validate()?;
+    let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
+    let scheduled =
+        booking::schedule_appointment(&mut tx, &state.registry, request, Utc::now()).await?;
+    tx.commit().await.map_err(store::StoreError::from)?;
+    tracing::info!(appointment_id = %scheduled.appointment_id, saga_id = %scheduled.saga_id, "appointment booked");
+    let location = format!("/api/v1/appointments/{}", scheduled.appointment_id);
+    let body = BookingAccepted {
+        appointment_id: scheduled.appointment_id.0,
+        saga_id: scheduled.saga_id.0,
+        status: "PROCESSING",
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// An appointment as the read model shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppointmentView {
+    pub appointment_id: Uuid,
+    pub saga_id: Option<Uuid>,
+    pub clinic_id: Option<Uuid>,
+    pub clinic_name: Option<String>,
+    pub clinic_time_zone: Option<String>,
+    pub provider_id: Option<Uuid>,
+    pub provider_name: Option<String>,
+    pub patient_id: Option<Uuid>,
+    pub patient_name: Option<String>,
+    /// Start instant (UTC).
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// The same instant in the clinic's time zone, with its offset.
+    pub scheduled_for_local: Option<String>,
+    pub duration_minutes: Option<i32>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<AppointmentSummary> for AppointmentView {
+    fn from(s: AppointmentSummary) -> Self {
+        let zone: Option<Tz> = s.clinic_time_zone.as_deref().and_then(|z| z.parse().ok());
+        let local = s
+            .scheduled_for
+            .zip(zone)
+            .map(|(t, z)| t.with_timezone(&z).to_rfc3339());
+        Self {
+            appointment_id: s.appointment_id,
+            saga_id: s.saga_id,
+            clinic_id: s.clinic_id,
+            clinic_name: s.clinic_name,
+            clinic_time_zone: s.clinic_time_zone,
+            provider_id: s.provider_id,
+            provider_name: s.provider_name,
+            patient_id: s.patient_id,
+            patient_name: s.patient_name,
+            scheduled_for: s.scheduled_for,
+            scheduled_for_local: local,
+            duration_minutes: s.duration_minutes,
+            kind: s.r#type,
+            status: s.status,
+            cancel_reason: s.cancel_reason,
+            version: s.version,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Largest page a caller may ask for.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 0-based page number (default 0).
+    pub page: Option<String>,
+    /// Page size, 1..=100 (default 20).
+    pub size: Option<String>,
+    /// Only this clinic (UUID).
+    pub clinic_id: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Appointments starting at or after: RFC 3339, or a date (UTC midnight).
+    pub from: Option<String>,
+    /// Appointments starting before: RFC 3339, or a date (UTC midnight).
+    pub to: Option<String>,
+}
+
+fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+}
+
+impl ListParams {
+    fn validate(&self) -> Result<(SummaryFilter, i64, i64), ApiError> {
+        let mut errors = Vec::new();
+        let mut number =
+            |value: &Option<String>, field: &str, min: i64, max: i64, default: i64| match value {
+                None => default,
+                Some(v) => match v.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        errors.push(FieldError::new(
+                            field,
+                            format!("must be an integer from {min} to {max}"),
+                        ));
+                        default
+                    }
+                },
+            };
+        let page = number(&self.page, "page", 0, 1_000_000, 0);
+        let size = number(&self.size, "size", 1, MAX_PAGE_SIZE, 20);
+        let clinic_id =
+            uuid_field(self.clinic_id.as_deref(), "clinicId", &mut errors).map(ClinicId);
+        let status = self.status.as_deref().and_then(|s| {
+            s.parse::<AppointmentStatus>()
+                .map_err(|e| errors.push(FieldError::new("status", e.to_string())))
+                .ok()
+        });
+        let mut instant = |value: &Option<String>, field: &str| {
+            value.as_deref().and_then(|v| {
+                parse_instant(v).or_else(|| {
+                    errors.push(FieldError::new(field, "must be RFC 3339 or YYYY-MM-DD"));
+                    None
+                })
+            })
+        };
+        let from = instant(&self.from, "from");
+        let to = instant(&self.to, "to");
+        if errors.is_empty() {
+            Ok((
+                SummaryFilter {
+                    clinic_id,
+                    status,
+                    from,
+                    to,
+                },
+                page,
+                size,
+            ))
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppointmentPage {
+    pub items: Vec<AppointmentView>,
+    pub page: i64,
+    pub size: i64,
+    pub total_items: i64,
+    pub total_pages: i64,
+}
+
+/// Appointments from the read model, most recently booked first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/appointments",
+    tag = "appointments",
+    params(ListParams),
+    responses(
+        (status = 200, body = AppointmentPage),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_appointments(
+    State(state): State<AppState>,
+    StrictQuery(params): StrictQuery<ListParams>,
+) -> Result<Json<AppointmentPage>, ApiError> {
+    let (filter, page, size) = params.validate()?;
+    let (items, total) = read_model::list_summaries(&state.pool, &filter, page, size).await?;
+    Ok(Json(AppointmentPage {
+        items: items.into_iter().map(AppointmentView::from).collect(),
+        page,
+        size,
+        total_items: total,
+        total_pages: (total + size - 1) / size,
+    }))
+}
+
+pub(crate) fn path_uuid(raw: &str, field: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid(field, "must be a UUID"))
+}
+
+/// One appointment from the read model.
+#[utoipa::path(
+    get,
+    path = "/api/v1/appointments/{id}",
+    tag = "appointments",
+    params(("id" = Uuid, Path, description = "Appointment id")),
+    responses(
+        (status = 200, body = AppointmentView),
+        (status = 404, description = "Unknown (or not yet projected) appointment", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_appointment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let id = AppointmentId(path_uuid(&id, "id")?);
+    let summary = read_model::get_summary(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            what: "appointment",
+            field: None,
+        })?;
+    Ok(Json(summary.into()))
+}

@@ -1,0 +1,158 @@
+//! RFC 7807 `application/problem+json` errors. Callers see what they did wrong and which field;
+//! never SQL, stack traces, internal messages or patient data.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One invalid input field (body field or query parameter, by its public camelCase name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A relative URI naming the kind of problem, e.g. `/problems/validation-error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// Every way a request can fail, mapped to status and problem type in one place.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed or fails validation.
+    Invalid(Vec<FieldError>),
+    /// 404: the named thing does not exist (or the caller may not know it does).
+    NotFound {
+        what: &'static str,
+        field: Option<&'static str>,
+    },
+    /// 409: the request conflicts with the current state.
+    Conflict { kind: &'static str, detail: String },
+    /// 422: well-formed, but the business rules refuse it.
+    Unprocessable { field: &'static str, detail: String },
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 503: a dependency is down; retrying later can help.
+    Unavailable,
+    /// 500: a bug or corrupt data; details only in the logs.
+    Internal,
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    fn problem(self) -> (StatusCode, Problem) {
+        let (status, kind, title, detail, errors) = match self {
+            ApiError::Invalid(errors) => {
+                let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                let detail = format!("Invalid field(s): {}.", names.join(", "));
+                (
+                    StatusCode::BAD_REQUEST,
+                    "validation-error",
+                    "The request is not valid",
+                    detail,
+                    errors,
+                )
+            }
+            ApiError::NotFound { what, field } => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("No {what} with this id."),
+                field
+                    .map(|f| vec![FieldError::new(f, format!("unknown {what}"))])
+                    .unwrap_or_default(),
+            ),
+            ApiError::Conflict { kind, detail } => {
+                (StatusCode::CONFLICT, kind, "Conflict", detail, vec![])
+            }
+            ApiError::Unprocessable { field, detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule-violation",
+                "The request breaks a scheduling rule",
+                detail.clone(),
+                vec![FieldError::new(field, detail)],
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as application/json.".to_owned(),
+                vec![],
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service temporarily unavailable",
+                "Please retry shortly.".to_owned(),
+                vec![],
+            ),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+                "Something went wrong on our side; it has been logged.".to_owned(),
+                vec![],
+            ),
+        };
+        let problem = Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        (status, problem)
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        // The store's messages carry no request data; they go to the log, not to the caller.
+        tracing::error!(error = %e, retryable = e.is_retryable(), "store failure");
+        if e.is_retryable() {
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, problem) = self.problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

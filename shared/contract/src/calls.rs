@@ -1,0 +1,106 @@
+//! Call-center calls: started and ended, keyed by call; not part of any booking saga.
+
+use chrono::{DateTime, Utc};
+use domain::ids::{AppointmentId, CallId, ClinicId, EventId};
+use serde::{Deserialize, Serialize};
+
+use crate::record::impl_record;
+
+/// How a call ended. Wire form: the SCREAMING_SNAKE_CASE Avro enum symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallOutcome {
+    Booked,
+    Rescheduled,
+    Cancelled,
+    Information,
+    Abandoned,
+}
+
+impl CallOutcome {
+    pub const ALL: [CallOutcome; 5] = [
+        CallOutcome::Booked,
+        CallOutcome::Rescheduled,
+        CallOutcome::Cancelled,
+        CallOutcome::Information,
+        CallOutcome::Abandoned,
+    ];
+
+    /// The Avro symbol, e.g. `"BOOKED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Booked => "BOOKED",
+            CallOutcome::Rescheduled => "RESCHEDULED",
+            CallOutcome::Cancelled => "CANCELLED",
+            CallOutcome::Information => "INFORMATION",
+            CallOutcome::Abandoned => "ABANDONED",
+        }
+    }
+}
+
+impl std::fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The input named no known call outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of BOOKED, RESCHEDULED, CANCELLED, INFORMATION, ABANDONED")]
+pub struct UnknownCallOutcome;
+
+impl std::str::FromStr for CallOutcome {
+    type Err = UnknownCallOutcome;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CallOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or(UnknownCallOutcome)
+    }
+}
+
+/// A call-center call started. Topic `calls.calls.started`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStarted {
+    #[serde(with = "crate::wire::id")]
+    pub event_id: EventId,
+    #[serde(with = "crate::wire::millis")]
+    pub occurred_at: DateTime<Utc>,
+    #[serde(with = "crate::wire::id")]
+    pub call_id: CallId,
+    #[serde(with = "crate::wire::id")]
+    pub clinic_id: ClinicId,
+    pub agent_id: String,
+}
+
+impl_record!(
+    CallStarted,
+    topic: "calls.calls.started",
+    key: |r| r.call_id.to_string(),
+    saga: |_| None,
+);
+
+/// A call-center call ended. Topic `calls.calls.ended`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEnded {
+    #[serde(with = "crate::wire::id")]
+    pub event_id: EventId,
+    #[serde(with = "crate::wire::millis")]
+    pub occurred_at: DateTime<Utc>,
+    #[serde(with = "crate::wire::id")]
+    pub call_id: CallId,
+    #[serde(with = "crate::wire::id")]
+    pub clinic_id: ClinicId,
+    pub agent_id: String,
+    pub outcome: CallOutcome,
+    /// The appointment booked, changed or cancelled during the call, if any.
+    #[serde(with = "crate::wire::opt_id")]
+    pub appointment_id: Option<AppointmentId>,
+}
+
+impl_record!(
+    CallEnded,
+    topic: "calls.calls.ended",
+    key: |r| r.call_id.to_string(),
+    saga: |_| None,
+);

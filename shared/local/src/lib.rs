@@ -1,0 +1,24 @@
+//! The local stack's building blocks, shared by the `clinic-local` command and the tests:
+//! supervising the moto server (the AWS stand-in) and preparing the database.
+
+pub mod moto;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::Postgres;
+
+/// Creates the database named in `database_url` if it does not exist, then applies migrations.
+pub async fn prepare_database(database_url: &str) -> anyhow::Result<sqlx::PgPool> {
+    if !Postgres::database_exists(database_url).await? {
+        Postgres::create_database(database_url).await?;
+    }
+    let pool = store::connect(
+        database_url,
+        store::PoolSettings {
+            max_connections: 20,
+            ..Default::default()
+        },
+    )
+    .await?;
+    store::MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}

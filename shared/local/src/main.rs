@@ -1,0 +1,130 @@
+//! `clinic-local`: runs the scheduling back office on one machine.
+//!
+//! `up` starts everything (moto unless `AWS_ENDPOINT_URL` names another endpoint, migrations,
+//! schema registration, demo data, the API on 127.0.0.1) and stops it all on Ctrl-C. The other
+//! subcommands are the individual, idempotent set-up steps.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use contract::SchemaRegistry;
+use local::moto::MotoServer;
+use std::net::SocketAddr;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "clinic-local",
+    about = "Run the optometry scheduling back office locally"
+)]
+struct Cli {
+    /// PostgreSQL database (created if missing).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/clinic_scheduling"
+    )]
+    database_url: String,
+    /// Glue Schema Registry name.
+    #[arg(long, env = "SCHEMA_REGISTRY_NAME", default_value = contract::DEFAULT_REGISTRY_NAME)]
+    registry_name: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the whole local system and serve the API until Ctrl-C.
+    Up {
+        /// API port on 127.0.0.1.
+        #[arg(long, env = "PORT", default_value_t = 8080)]
+        port: u16,
+        /// Port for the moto server this command starts (when AWS_ENDPOINT_URL is not set).
+        #[arg(long, env = "MOTO_PORT", default_value_t = 5055)]
+        moto_port: u16,
+    },
+    /// Create the database if missing and apply migrations.
+    Migrate,
+    /// Register every schema in schemas/ with the registry (idempotent).
+    RegisterSchemas,
+    /// Load the demo clinics, providers and patients (once).
+    Seed,
+}
+
+fn step(message: &str) {
+    eprintln!("==> {message}");
+}
+
+async fn register(registry: SchemaRegistry) -> anyhow::Result<SchemaRegistry> {
+    let registry_name = registry.registry_name().to_owned();
+    let versions = registry
+        .register_all()
+        .await
+        .context("registering schemas")?;
+    step(&format!(
+        "{} schemas registered in '{registry_name}'",
+        versions.len()
+    ));
+    Ok(registry)
+}
+
+async fn seed(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let loaded = store::demo::seed(pool, chrono::Utc::now().date_naive()).await?;
+    step(if loaded {
+        "demo data loaded"
+    } else {
+        "demo data already present"
+    });
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate => {
+            local::prepare_database(&cli.database_url).await?;
+            step("database migrated");
+        }
+        Command::RegisterSchemas => {
+            register(SchemaRegistry::from_env(&cli.registry_name).await).await?;
+        }
+        Command::Seed => {
+            let pool = local::prepare_database(&cli.database_url).await?;
+            seed(&pool).await?;
+        }
+        Command::Up { port, moto_port } => {
+            // Keep moto alive for as long as the API runs; dropping it stops the server.
+            let (_moto, registry) = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+                step(&format!(
+                    "starting moto (Glue registry, SES, Secrets Manager) on 127.0.0.1:{moto_port}"
+                ));
+                let moto = MotoServer::start(moto_port).map_err(anyhow::Error::msg)?;
+                let glue = aws_sdk_glue::Client::new(&moto.sdk_config().await);
+                (Some(moto), SchemaRegistry::new(glue, &cli.registry_name))
+            } else {
+                (None, SchemaRegistry::from_env(&cli.registry_name).await)
+            };
+            step("preparing PostgreSQL");
+            let pool = local::prepare_database(&cli.database_url).await?;
+            seed(&pool).await?;
+            let registry = register(registry).await?;
+            let app = api::app(api::AppState { pool, registry });
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            step(&format!("API ready on http://{addr}/api/v1 (OpenAPI: http://{addr}/api/v1/openapi.json); Ctrl-C stops"));
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            step("stopped");
+        }
+    }
+    Ok(())
+}

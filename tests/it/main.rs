@@ -1,0 +1,7 @@
+//! All workspace integration tests, in one binary so the moto server is shared.
+//! Each test gets its own fresh PostgreSQL database from `#[sqlx::test]` (DATABASE_URL names
+//! the server) with the store's migrations applied.
+
+mod api_booking;
+mod api_read;
+mod support;

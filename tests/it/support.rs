@@ -1,0 +1,144 @@
+//! Test support: the API router on a test database with demo data and a registry on moto.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+pub use store::demo::{clinic_id, patient_id, provider_id};
+
+/// Bayview Eye Care: Los Angeles, Mon–Fri 08:00–18:00, Sat 09:00–13:00, providers 1–3.
+pub const BAYVIEW: u128 = 1;
+/// Hudson Vision Center: New York, Mon–Fri 09:00–17:00, providers 4–5.
+pub const HUDSON: u128 = 2;
+
+#[derive(Clone)]
+pub struct TestApi {
+    pub app: Router,
+    pub pool: PgPool,
+    pub registry: contract::SchemaRegistry,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `field` names of a problem document's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Seeds demo data into the test database and builds the one Router on it.
+pub async fn test_api(pool: PgPool) -> TestApi {
+    store::demo::seed(&pool, Utc::now().date_naive())
+        .await
+        .expect("seed demo data");
+    let registry = testkit::registry().await;
+    let app = api::app(api::AppState {
+        pool: pool.clone(),
+        registry: registry.clone(),
+    });
+    TestApi {
+        app,
+        pool,
+        registry,
+    }
+}
+
+impl TestApi {
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(builder.body(Body::from(body)).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON response body")
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, uri: &str, body: &Value) -> Reply {
+        self.request(
+            Method::POST,
+            uri,
+            Some("application/json"),
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.request(Method::GET, uri, None, Vec::new()).await
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count");
+        n
+    }
+}
+
+/// The first `weekday` at least a week from today (so it is always in the future).
+pub fn next(weekday: Weekday) -> NaiveDate {
+    let mut d = Utc::now().date_naive() + Duration::days(7);
+    while d.weekday() != weekday {
+        d += Duration::days(1);
+    }
+    d
+}
+
+/// A clinic-local date-time string as an agent would type it.
+pub fn local(date: NaiveDate, hh_mm: &str) -> String {
+    format!("{date}T{hh_mm}")
+}
