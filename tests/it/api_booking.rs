@@ -320,30 +320,36 @@ async fn past_times_and_times_outside_opening_hours_are_422(pool: PgPool) {
     assert_eq!(api.count("appointments").await, 0);
 }
 
+/// Posts all bodies at once; returns (accepted, conflicts, other statuses).
+async fn book_concurrently(api: &TestApi, bodies: Vec<Value>) -> (usize, usize, Vec<StatusCode>) {
+    let requests = bodies.into_iter().map(|body| {
+        let api = api.clone();
+        tokio::spawn(async move { api.post("/api/v1/appointments", &body).await.status })
+    });
+    let statuses = futures::future::join_all(requests).await;
+    let (mut accepted, mut conflicts, mut other) = (0, 0, Vec::new());
+    for status in statuses {
+        match status.expect("task") {
+            StatusCode::ACCEPTED => accepted += 1,
+            StatusCode::CONFLICT => conflicts += 1,
+            s => other.push(s),
+        }
+    }
+    (accepted, conflicts, other)
+}
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn twenty_concurrent_requests_for_one_provider_slot_give_one_booking(pool: PgPool) {
     let api = test_api(pool).await;
     let date_time = local(next(Weekday::Fri), "14:00");
-    let requests = (0..20).map(|i| {
-        let api = api.clone();
-        let mut body = booking(BAYVIEW, 3 + i, &date_time);
-        body["providerId"] = json!(provider_id(1).to_string());
-        tokio::spawn(async move { api.post("/api/v1/appointments", &body).await.status })
-    });
-    let statuses: Vec<StatusCode> = futures::future::join_all(requests)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
+    let bodies = (0..20)
+        .map(|i| {
+            let mut body = booking(BAYVIEW, 3 + i, &date_time);
+            body["providerId"] = json!(provider_id(1).to_string());
+            body
+        })
         .collect();
-    let accepted = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::ACCEPTED)
-        .count();
-    let conflicts = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((accepted, conflicts), (1, 19), "{statuses:?}");
+    assert_eq!(book_concurrently(&api, bodies).await, (1, 19, vec![]));
     assert_eq!(api.count("appointments").await, 1);
     assert_eq!(api.count("outbox").await, 1);
 }
@@ -353,27 +359,10 @@ async fn without_a_provider_each_free_provider_is_used_once_then_409(pool: PgPoo
     let api = test_api(pool).await;
     // Bayview has three providers: twenty concurrent bookings fill exactly three.
     let date_time = local(next(Weekday::Fri), "15:00");
-    let requests = (0..20).map(|i| {
-        let api = api.clone();
-        let body = booking(BAYVIEW, 3 + i, &date_time);
-        tokio::spawn(async move { api.post("/api/v1/appointments", &body).await.status })
-    });
-    let statuses: Vec<StatusCode> = futures::future::join_all(requests)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
+    let bodies = (0..20)
+        .map(|i| booking(BAYVIEW, 3 + i, &date_time))
         .collect();
-    let accepted = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::ACCEPTED)
-        .count();
-    assert_eq!(accepted, 3, "{statuses:?}");
-    assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::ACCEPTED || *s == StatusCode::CONFLICT),
-        "{statuses:?}"
-    );
+    assert_eq!(book_concurrently(&api, bodies).await, (3, 17, vec![]));
     let (providers,): (i64,) =
         sqlx::query_as("SELECT count(DISTINCT provider_id) FROM appointments")
             .fetch_one(&api.pool)
@@ -392,35 +381,19 @@ async fn overlapping_but_not_identical_slots_conflict_and_adjacent_ones_do_not(p
         b["type"] = json!(kind);
         b
     };
-    assert_eq!(
-        api.post(
-            "/api/v1/appointments",
-            &with_provider("10:00", "CONTACT_LENS", 3)
-        )
-        .await
-        .status,
-        StatusCode::ACCEPTED
-    );
-    // 10:30 overlaps 10:00–10:45.
-    assert_eq!(
-        api.post(
-            "/api/v1/appointments",
-            &with_provider("10:30", "ROUTINE", 4)
-        )
-        .await
-        .status,
-        StatusCode::CONFLICT
-    );
-    // 10:45 starts exactly when the first ends.
-    assert_eq!(
-        api.post(
-            "/api/v1/appointments",
-            &with_provider("10:45", "FOLLOW_UP", 5)
-        )
-        .await
-        .status,
-        StatusCode::ACCEPTED
-    );
+    let expectations = [
+        ("10:00", "CONTACT_LENS", 3, StatusCode::ACCEPTED),
+        // 10:30 overlaps 10:00–10:45.
+        ("10:30", "ROUTINE", 4, StatusCode::CONFLICT),
+        // 10:45 starts exactly when the first ends.
+        ("10:45", "FOLLOW_UP", 5, StatusCode::ACCEPTED),
+    ];
+    for (hh_mm, kind, patient, expected) in expectations {
+        let reply = api
+            .post("/api/v1/appointments", &with_provider(hh_mm, kind, patient))
+            .await;
+        assert_eq!(reply.status, expected, "{hh_mm} {kind}: {:?}", reply.body);
+    }
     // A cancelled appointment frees its slot.
     sqlx::query("UPDATE appointments SET status = 'CANCELLED' WHERE scheduled_for = (SELECT min(scheduled_for) FROM appointments)")
         .execute(&api.pool)

@@ -5,6 +5,7 @@
 
 use apache_avro::Schema;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_glue::operation::get_schema_version::{GetSchemaVersionError, GetSchemaVersionOutput};
 use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId, SchemaVersionStatus};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,8 @@ use uuid::Uuid;
 use crate::datum::{decode_datum, encode_datum, ContractError};
 use crate::frame::{frame, unframe, FrameError};
 use crate::record::{record_info, Record, RecordInfo, ALL_RECORDS};
+
+const GET_SCHEMA_VERSION: &str = "GetSchemaVersion";
 
 /// How long `register_all` waits for a new schema version to leave PENDING (Glue checks
 /// compatibility asynchronously; it normally takes about a second).
@@ -233,31 +236,22 @@ impl SchemaRegistry {
         if let Some(schema) = read(&self.inner.writer_schemas).get(&version_id) {
             return Ok(Arc::clone(schema));
         }
-        const OP: &str = "GetSchemaVersion";
-        self.count_call();
-        let out = self
-            .inner
-            .client
-            .get_schema_version()
-            .schema_version_id(version_id.to_string())
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_entity_not_found_exception())
-                {
-                    RegistryError::UnknownVersion(version_id)
-                } else {
-                    call_error(OP, e)
-                }
-            })?;
+        let out = self.get_schema_version(version_id).await.map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_not_found_exception())
+            {
+                RegistryError::UnknownVersion(version_id)
+            } else {
+                call_error(GET_SCHEMA_VERSION, e)
+            }
+        })?;
         if out.data_format().is_some_and(|f| *f != DataFormat::Avro) {
             return Err(RegistryError::InvalidSchema(version_id));
         }
         let definition = out
             .schema_definition()
             .ok_or(RegistryError::MalformedResponse {
-                operation: OP,
+                operation: GET_SCHEMA_VERSION,
                 field: "SchemaDefinition",
             })?;
         let schema = Arc::new(
@@ -283,6 +277,20 @@ impl SchemaRegistry {
 
     fn count_call(&self) {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One counted GetSchemaVersion call.
+    async fn get_schema_version(
+        &self,
+        version_id: Uuid,
+    ) -> Result<GetSchemaVersionOutput, SdkError<GetSchemaVersionError>> {
+        self.count_call();
+        self.inner
+            .client
+            .get_schema_version()
+            .schema_version_id(version_id.to_string())
+            .send()
+            .await
     }
 
     fn remember(&self, info: &'static RecordInfo, version_id: Uuid) {
@@ -449,16 +457,10 @@ impl SchemaRegistry {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_POLL);
-            const OP: &str = "GetSchemaVersion";
-            self.count_call();
             let out = self
-                .inner
-                .client
-                .get_schema_version()
-                .schema_version_id(version_id.to_string())
-                .send()
+                .get_schema_version(version_id)
                 .await
-                .map_err(|e| call_error(OP, e))?;
+                .map_err(|e| call_error(GET_SCHEMA_VERSION, e))?;
             status = out.status().cloned();
         }
     }

@@ -10,6 +10,30 @@ use std::fmt;
 #[error("{0}")]
 pub struct InvalidValue(pub &'static str);
 
+/// The shared plumbing of a validated string: serde goes through `parse`, `as_str` reads it.
+macro_rules! string_value {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
 /// A patient's email address, trimmed, with a lower-case domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -45,24 +69,9 @@ impl PatientEmail {
         }
         Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for PatientEmail {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<PatientEmail> for String {
-    fn from(value: PatientEmail) -> Self {
-        value.0
-    }
-}
+string_value!(PatientEmail);
 
 /// Free text an agent adds to a booking; bounded so one record cannot grow without limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,24 +91,9 @@ impl Notes {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Notes {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Notes> for String {
-    fn from(value: Notes) -> Self {
-        value.0
-    }
-}
+string_value!(Notes);
 
 /// Why an appointment was cancelled, as a call-center agent or the saga states it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,24 +116,9 @@ impl CancelReason {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for CancelReason {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<CancelReason> for String {
-    fn from(value: CancelReason) -> Self {
-        value.0
-    }
-}
+string_value!(CancelReason);
 
 impl fmt::Display for CancelReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
