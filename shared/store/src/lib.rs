@@ -25,7 +25,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("could not encode a record for the outbox: {0}")]
-    Encode(String),
+    Encode(#[from] contract::EncodeError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(&'static str),
 }
@@ -48,7 +48,7 @@ impl StoreError {
                         c.starts_with("40") || c.starts_with("08") || c.starts_with("57P")
                     })
             }
-            StoreError::Encode(_) => true,
+            StoreError::Encode(e) => e.is_retryable(),
             StoreError::Corrupt(_) => false,
         }
     }

@@ -25,10 +25,7 @@ impl OutboxRecord {
         record: &T,
         causation: Option<EventId>,
     ) -> Result<Self, StoreError> {
-        let payload = registry
-            .encode(record)
-            .await
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        let payload = registry.encode(record).await?;
         Ok(Self {
             event_id: record.event_id(),
             topic: T::TOPIC,
