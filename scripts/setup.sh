@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what the product needs on a fresh Debian machine, skipping what is
-# already there: PostgreSQL (running, reachable on 127.0.0.1:5432 as postgres/postgres) and a
-# Python venv with moto (the local AWS stand-in). Safe to run again and again.
+# already there: PostgreSQL (running, reachable on 127.0.0.1:5432 as postgres/postgres), a
+# Python venv with moto (the local AWS stand-in), the build packages rdkafka needs (cmake,
+# libcurl headers) and the tansu Kafka broker (built from crates.io once, 10-16 minutes on two
+# cores; reused afterwards). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +42,14 @@ if [ ! -x .venv/bin/moto_server ]; then
   say "creating .venv with moto[server]"
   python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
   .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+
+# --- Kafka: rdkafka's bundled librdkafka build, and the tansu broker ----------------------
+apt_install cmake libcurl4-openssl-dev
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tansu >/dev/null 2>&1; then
+  say "installing tansu 0.6.0 with its SQLite storage (once; 10-16 minutes on two cores)"
+  cargo install tansu --version 0.6.0 --locked --features libsql --quiet
 fi
 
 say "set-up complete"

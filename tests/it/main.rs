@@ -2,6 +2,9 @@
 //! Each test gets its own fresh PostgreSQL database from `#[sqlx::test]` (DATABASE_URL names
 //! the server) with the store's migrations applied.
 
+mod adapter;
 mod api_booking;
 mod api_read;
+mod pipeline;
 mod support;
+mod template;

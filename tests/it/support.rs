@@ -60,6 +60,7 @@ pub async fn test_api(pool: PgPool) -> TestApi {
     let app = api::app(api::AppState {
         pool: pool.clone(),
         registry: registry.clone(),
+        publisher: None,
     });
     TestApi {
         app,

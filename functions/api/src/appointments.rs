@@ -118,6 +118,7 @@ impl BookAppointmentRequest {
                     start: RequestedStart::Text(date_time.to_owned()),
                     kind,
                     notes: notes.filter(|n| !n.as_str().is_empty()),
+                    causation: None,
                 })
             }
             _ => Err(ApiError::Invalid(errors)),
@@ -186,6 +187,12 @@ pub async fn book_appointment(
     let scheduled =
         booking::schedule_appointment(&mut tx, &state.registry, request, Utc::now()).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
+    if let Some(publisher) = &state.publisher {
+        // Low latency only: the booking is committed, and the relay delivers what this misses.
+        if let Err(e) = publisher.publish_pending().await {
+            tracing::warn!(error = %e, "publish after commit failed; the relay will deliver");
+        }
+    }
     tracing::info!(appointment_id = %scheduled.appointment_id, saga_id = %scheduled.saga_id, "appointment booked");
     let location = format!("/api/v1/appointments/{}", scheduled.appointment_id);
     let body = BookingAccepted {

@@ -24,6 +24,8 @@ use utoipa_axum::routes;
 pub struct AppState {
     pub pool: PgPool,
     pub registry: SchemaRegistry,
+    /// Publishes a booking's outbox rows right after commit; None leaves them to the relay.
+    pub publisher: Option<messaging::Publisher>,
 }
 
 /// Settings read from the environment once.
@@ -32,11 +34,13 @@ pub struct Config {
     pub database_url: String,
     pub registry_name: String,
     pub db_max_connections: u32,
+    pub kafka_bootstrap: Option<String>,
 }
 
 impl Config {
     /// `DATABASE_URL` (required), `SCHEMA_REGISTRY_NAME` (default `clinic-scheduling`),
-    /// `DB_MAX_CONNECTIONS` (default 5: a Lambda instance serves one request at a time).
+    /// `DB_MAX_CONNECTIONS` (default 5: a Lambda instance serves one request at a time),
+    /// `KAFKA_BOOTSTRAP_SERVERS` (optional: publish bookings right after commit).
     pub fn from_env() -> anyhow::Result<Self> {
         let database_url = std::env::var("DATABASE_URL")
             .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
@@ -52,6 +56,7 @@ impl Config {
             database_url,
             registry_name,
             db_max_connections,
+            kafka_bootstrap: std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok(),
         })
     }
 }
@@ -128,5 +133,13 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     )
     .await?;
     let registry = SchemaRegistry::from_env(&config.registry_name).await;
-    Ok(AppState { pool, registry })
+    let publisher = match &config.kafka_bootstrap {
+        Some(bootstrap) => Some(messaging::Publisher::new(pool.clone(), bootstrap)?),
+        None => None,
+    };
+    Ok(AppState {
+        pool,
+        registry,
+        publisher,
+    })
 }

@@ -14,6 +14,7 @@ pub mod datum;
 pub mod frame;
 pub mod headers;
 pub mod insurance;
+pub mod lambda;
 pub mod metrics;
 pub mod notifications;
 pub mod record;

@@ -1,7 +1,10 @@
 //! The local stack's building blocks, shared by the `clinic-local` command and the tests:
 //! supervising the moto server (the AWS stand-in) and preparing the database.
 
+pub mod functions;
 pub mod moto;
+pub mod stack;
+pub mod tansu;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::Postgres;

@@ -1,13 +1,16 @@
 //! `clinic-local`: runs the scheduling back office on one machine.
 //!
-//! `up` starts everything (moto unless `AWS_ENDPOINT_URL` names another endpoint, migrations,
-//! schema registration, demo data, the API on 127.0.0.1) and stops it all on Ctrl-C. The other
+//! `up` starts everything (the tansu broker and its topics, moto unless `AWS_ENDPOINT_URL`
+//! names another endpoint, migrations, schema registration, demo data, every Kafka-triggered
+//! function behind the local event-source-mapping runtime, the outbox relay, the API on
+//! 127.0.0.1) and stops it all on Ctrl-C. The other
 //! subcommands are the individual, idempotent set-up steps.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use contract::SchemaRegistry;
 use local::moto::MotoServer;
+use local::tansu::TansuBroker;
 use std::net::SocketAddr;
 
 #[derive(Parser, Debug)]
@@ -40,6 +43,19 @@ enum Command {
         /// Port for the moto server this command starts (when AWS_ENDPOINT_URL is not set).
         #[arg(long, env = "MOTO_PORT", default_value_t = 5055)]
         moto_port: u16,
+        /// Port for the tansu Kafka broker this command starts.
+        #[arg(long, env = "KAFKA_PORT", default_value_t = 9092)]
+        kafka_port: u16,
+        /// Partitions per topic for topics created locally.
+        #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3)]
+        partitions: i32,
+        /// Invoke the functions through the Lambda Invoke API at this URL (e.g. `cargo lambda
+        /// watch` on http://127.0.0.1:9000) instead of in process.
+        #[arg(long, env = "LAMBDA_INVOKE_URL")]
+        invoke_url: Option<String>,
+        /// Where the broker keeps its data (survives restarts).
+        #[arg(long, env = "LOCAL_DATA_DIR", default_value = ".local")]
+        data_dir: std::path::PathBuf,
     },
     /// Create the database if missing and apply migrations.
     Migrate,
@@ -96,7 +112,20 @@ async fn main() -> anyhow::Result<()> {
             let pool = local::prepare_database(&cli.database_url).await?;
             seed(&pool).await?;
         }
-        Command::Up { port, moto_port } => {
+        Command::Up {
+            port,
+            moto_port,
+            kafka_port,
+            partitions,
+            invoke_url,
+            data_dir,
+        } => {
+            step(&format!(
+                "starting tansu (Kafka API) on 127.0.0.1:{kafka_port}, data in {}",
+                data_dir.display()
+            ));
+            let tansu = TansuBroker::start(kafka_port, &data_dir.join("tansu"))
+                .map_err(anyhow::Error::msg)?;
             // Keep moto alive for as long as the API runs; dropping it stops the server.
             let (_moto, registry) = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
                 step(&format!(
@@ -112,17 +141,44 @@ async fn main() -> anyhow::Result<()> {
             let pool = local::prepare_database(&cli.database_url).await?;
             seed(&pool).await?;
             let registry = register(registry).await?;
-            let app = api::app(api::AppState { pool, registry });
+            let publisher = messaging::Publisher::new(pool.clone(), &tansu.bootstrap)?;
+            let ctx = messaging::FunctionContext {
+                pool: pool.clone(),
+                registry: registry.clone(),
+                publisher: Some(publisher.clone()),
+            };
+            step("creating topics and starting every Kafka-triggered function of template.yaml");
+            let pipeline = local::stack::start_pipeline(
+                ctx,
+                &tansu.bootstrap,
+                &local::stack::template_path(),
+                partitions,
+                &invoke_url.map_or(
+                    local::stack::Invocation::InProcess,
+                    local::stack::Invocation::Http,
+                ),
+                esm::RuntimeOptions::default(),
+            )
+            .await?;
+            let app = api::app(api::AppState {
+                pool,
+                registry,
+                publisher: Some(publisher),
+            })
+            .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()));
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            step(&format!("API ready on http://{addr}/api/v1 (OpenAPI: http://{addr}/api/v1/openapi.json); Ctrl-C stops"));
+            step(&format!("ready: API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; Ctrl-C stops"));
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await?;
+            step("stopping the event-source mappings and the relay");
+            pipeline.stop().await;
+            drop(tansu);
             step("stopped");
         }
     }

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Seed for moto's id generator (any constant works; it must never change).
+const SEED: u64 = 20_261_122;
+
 /// Region and credentials moto accepts; nothing secret (moto checks neither).
 pub const REGION: &str = "us-east-1";
 
@@ -82,7 +85,13 @@ impl MotoServer {
                     moto.log_tail()
                 ));
             }
-            if http_get_ok(addr, "/moto-api/data.json") {
+            if http_ok(addr, "GET", "/moto-api/data.json") {
+                // Seed moto's random generator: the same registrations then get the same
+                // schema version ids after every restart, so records already in Kafka (framed
+                // with those ids) still decode. moto keeps no state across restarts.
+                if !http_ok(addr, "POST", &format!("/moto-api/seed?a={SEED}")) {
+                    return Err(format!("moto on {addr} refused to be seeded"));
+                }
                 return Ok(moto);
             }
             if Instant::now() >= deadline {
@@ -127,13 +136,14 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// True when `GET path` on `addr` answers with HTTP status 200.
-fn http_get_ok(addr: SocketAddr, path: &str) -> bool {
+/// True when `METHOD path` on `addr` answers with HTTP status 200.
+fn http_ok(addr: SocketAddr, method: &str, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }

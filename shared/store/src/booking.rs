@@ -35,6 +35,8 @@ pub struct ScheduleRequest {
     pub start: RequestedStart,
     pub kind: AppointmentType,
     pub notes: Option<Notes>,
+    /// The input record that asked for this booking (None for an API call).
+    pub causation: Option<EventId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +153,7 @@ pub async fn schedule_appointment(
             r#type: request.kind,
             notes: booking.notes.as_ref().map(|n| n.as_str().to_owned()),
         };
-        let outbox_record = OutboxRecord::encode(registry, &record, None).await?;
+        let outbox_record = OutboxRecord::encode(registry, &record, request.causation).await?;
 
         let mut attempt = tx.begin().await?;
         match insert_appointment(&mut attempt, &booking, end, *version).await {

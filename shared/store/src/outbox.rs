@@ -1,5 +1,6 @@
 //! The one outbox writer: records are encoded (Glue-framed Avro) before the transaction and
-//! inserted in it, next to the state change they describe. Nothing here talks to Kafka.
+//! inserted in it, next to the state change they describe. Nothing here talks to Kafka; the
+//! publisher (messaging crate) delivers committed rows.
 
 use crate::StoreError;
 use contract::{Record, RecordHeaders, SchemaRegistry};
@@ -9,12 +10,13 @@ use sqlx::PgConnection;
 /// A record ready to publish: topic, key, wire bytes and Kafka headers.
 #[derive(Debug, Clone)]
 pub struct OutboxRecord {
+    /// Unique per record: the outbox row's idempotency key and the consumers' dedup key.
     pub event_id: EventId,
-    pub topic: &'static str,
+    pub topic: String,
     pub key: String,
-    pub event_type: &'static str,
+    pub event_type: String,
     pub payload: Vec<u8>,
-    pub headers: RecordHeaders,
+    pub headers: Vec<(String, String)>,
 }
 
 impl OutboxRecord {
@@ -26,40 +28,39 @@ impl OutboxRecord {
         causation: Option<EventId>,
     ) -> Result<Self, StoreError> {
         let payload = registry.encode(record).await?;
+        let headers = RecordHeaders::for_record(record, causation, None)
+            .to_kafka_headers()
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect();
         Ok(Self {
             event_id: record.event_id(),
-            topic: T::TOPIC,
+            topic: T::TOPIC.to_owned(),
             key: record.key(),
-            event_type: T::NAME,
+            event_type: T::NAME.to_owned(),
             payload,
-            headers: RecordHeaders {
-                event_id: record.event_id(),
-                event_type: T::NAME.to_owned(),
-                correlation_id: record.saga_id(),
-                causation_id: causation,
-                traceparent: None,
-            },
+            headers,
         })
     }
 }
 
-/// Appends records to the outbox inside the caller's transaction.
+/// Appends records to the outbox inside the caller's transaction. A record whose event_id is
+/// already there is skipped: re-deciding the same record (a redelivery) never duplicates it.
 pub async fn append(tx: &mut PgConnection, records: &[OutboxRecord]) -> Result<(), StoreError> {
     for r in records {
         let headers: serde_json::Map<String, serde_json::Value> = r
             .headers
-            .to_kafka_headers()
-            .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned().into()))
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone().into()))
             .collect();
         sqlx::query(
             "INSERT INTO outbox (event_id, topic, record_key, event_type, payload, headers)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(r.event_id.0)
-        .bind(r.topic)
+        .bind(&r.topic)
         .bind(&r.key)
-        .bind(r.event_type)
+        .bind(&r.event_type)
         .bind(&r.payload)
         .bind(sqlx::types::Json(headers))
         .execute(&mut *tx)

@@ -1,7 +1,9 @@
-//! Test helpers: real local stand-ins for AWS (a moto server) started on free ports, and SDK
-//! clients pointed at them. Servers stop when dropped, or when the test process ends.
+//! Test helpers: real local stand-ins for AWS (a moto server) and Kafka (a tansu broker) started
+//! on free ports, and SDK clients pointed at them. Servers stop when dropped, or when the test
+//! process ends.
 
 use local::moto::MotoServer;
+use local::tansu::TansuBroker;
 use std::net::TcpListener;
 use std::sync::OnceLock;
 
@@ -38,6 +40,60 @@ impl Moto {
             }
         }
         Err(last_error)
+    }
+}
+
+/// A tansu broker on a free 127.0.0.1 port, with its data in a fresh temporary directory that
+/// is removed when dropped.
+#[derive(Debug)]
+pub struct Tansu {
+    /// `127.0.0.1:<port>`, for `bootstrap.servers`.
+    pub bootstrap: String,
+    broker: TansuBroker,
+    // Declared after the broker, so the broker stops before its data is removed.
+    _dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    /// Starts tansu and waits until it serves metadata. Panics with tansu's log on failure.
+    pub fn start() -> Tansu {
+        Self::try_start().unwrap_or_else(|e| panic!("cannot start tansu: {e}"))
+    }
+
+    /// Like [`Tansu::start`], reporting failure as an error.
+    pub fn try_start() -> Result<Tansu, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("tansu-")
+            .tempdir()
+            .map_err(|e| format!("no temporary directory: {e}"))?;
+        let mut last_error = String::new();
+        // A free port can be taken between our probe and tansu's bind: try a few.
+        for _ in 0..3 {
+            let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+            match TansuBroker::start(port, dir.path()) {
+                Ok(broker) => {
+                    return Ok(Tansu {
+                        bootstrap: broker.bootstrap.clone(),
+                        broker,
+                        _dir: dir,
+                    })
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// SIGKILLs the broker, as a crash would.
+    pub fn kill(&mut self) {
+        self.broker.kill();
+    }
+
+    /// Starts the broker again on the same port and data. Panics with tansu's log on failure.
+    pub fn restart(&mut self) {
+        self.broker
+            .restart()
+            .unwrap_or_else(|e| panic!("cannot restart tansu: {e}"));
     }
 }
 

@@ -1,0 +1,6 @@
+//! Lambda bootstrap of schedule-appointment (trigger: MSK event-source mapping).
+
+#[tokio::main]
+async fn main() -> Result<(), messaging::lambda::Error> {
+    messaging::lambda::run(schedule_appointment::ScheduleAppointmentFn).await
+}

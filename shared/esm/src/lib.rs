@@ -1,0 +1,49 @@
+//! The local Kafka event-source-mapping runtime: it reads the mappings from `template.yaml` and
+//! replays AWS's ESM behaviour against a real broker. One consumer group per mapping, batches
+//! of AWS's `KafkaEvent` in offset order per partition, offsets committed only after the
+//! function succeeded, retries with backoff, bisection, partial batch responses, and failed
+//! records written to the mapping's on-failure topic. Nothing is dropped silently.
+
+mod delivery;
+mod event;
+mod invoke;
+mod runtime;
+mod template;
+mod topics;
+
+pub use event::{event_json, kafka_event, SourceRecord, LOCAL_MSK_ARN};
+pub use invoke::{HttpInvoker, InvokeError, Invoker};
+pub use runtime::{
+    status_router, Activity, MappingStatus, PartitionStatus, Runtime, RuntimeOptions,
+};
+pub use template::{
+    all_topics, mappings_from_template, Mapping, SourceKind, StartingPosition, TemplateError,
+};
+pub use topics::ensure_topics;
+
+/// Headers added to a record written to an on-failure topic (besides its own headers).
+pub mod dlq_headers {
+    /// The last error, truncated to 1 KiB.
+    pub const ERROR: &str = "esm_error";
+    pub const FUNCTION: &str = "esm_function";
+    pub const SOURCE_TOPIC: &str = "esm_source_topic";
+    pub const SOURCE_PARTITION: &str = "esm_source_partition";
+    pub const SOURCE_OFFSET: &str = "esm_source_offset";
+    /// How many times the function was invoked with the record (1 + retries).
+    pub const ATTEMPTS: &str = "esm_attempts";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EsmError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot create topic {topic}: {code}")]
+    CreateTopic {
+        topic: String,
+        code: rdkafka::error::RDKafkaErrorCode,
+    },
+    #[error("topics not in the broker's metadata: {0}")]
+    TopicsMissing(String),
+    #[error("no enabled mapping for function `{0}`")]
+    UnknownFunction(String),
+}

@@ -1,0 +1,135 @@
+//! Reading mappings from SAM templates: short-form tags, defaults, AWS's rules and errors.
+
+use esm::{mappings_from_template, Mapping, SourceKind, StartingPosition, TemplateError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn invalid_at(name: &str) -> (String, String) {
+    match mappings_from_template(&fixture(name)) {
+        Err(TemplateError::Invalid { at, message }) => (at, message),
+        other => panic!("{name}: expected an invalid-property error, got {other:?}"),
+    }
+}
+
+#[test]
+fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
+    let mappings = mappings_from_template(&fixture("template.yaml")).expect("parse template");
+    assert_eq!(
+        mappings,
+        vec![
+            Mapping {
+                function: "book-appointment".into(),
+                source: SourceKind::Msk,
+                topic: "bookings.created".into(),
+                starting_position: StartingPosition::Latest,
+                batch_size: 250,
+                batching_window: Duration::from_secs(2),
+                consumer_group_id: "test-booking".into(),
+                // -1 (infinite) with an on-failure destination: AWS applies 10.
+                maximum_retry_attempts: Some(10),
+                maximum_record_age: Some(Duration::from_secs(3600)),
+                bisect_batch_on_function_error: true,
+                report_batch_item_failures: true,
+                on_failure_topic: Some("bookings.created.dlq".into()),
+                enabled: true,
+            },
+            Mapping {
+                function: "book-appointment".into(),
+                source: SourceKind::SelfManagedKafka,
+                topic: "audit.events".into(),
+                starting_position: StartingPosition::TrimHorizon,
+                batch_size: 100,
+                batching_window: Duration::from_millis(500),
+                consumer_group_id: "book-appointment".into(),
+                maximum_retry_attempts: None,
+                maximum_record_age: None,
+                bisect_batch_on_function_error: false,
+                report_batch_item_failures: false,
+                on_failure_topic: None,
+                enabled: true,
+            },
+            Mapping {
+                // No Metadata.BuildProperties.Binary: the logical id.
+                function: "NotifierFunction".into(),
+                source: SourceKind::Msk,
+                topic: "appointments.confirmed".into(),
+                starting_position: StartingPosition::TrimHorizon,
+                batch_size: 100,
+                batching_window: Duration::from_millis(500),
+                consumer_group_id: "NotifierFunction".into(),
+                maximum_retry_attempts: Some(3),
+                maximum_record_age: None,
+                bisect_batch_on_function_error: false,
+                report_batch_item_failures: false,
+                on_failure_topic: Some("test.notifier.dlq".into()),
+                enabled: false,
+            },
+        ]
+    );
+    assert_eq!(
+        esm::all_topics(&mappings),
+        vec![
+            "appointments.confirmed",
+            "audit.events",
+            "bookings.created",
+            "bookings.created.dlq",
+            "test.notifier.dlq"
+        ]
+    );
+}
+
+#[test]
+fn a_mapping_reads_exactly_one_topic() {
+    let (at, message) = invalid_at("template-two-topics.yaml");
+    assert_eq!(at, "Resources.Fn.Properties.Events.Both.Properties.Topics");
+    assert!(message.contains("exactly one topic"), "{message}");
+}
+
+#[test]
+fn the_on_failure_topic_must_differ_from_the_source() {
+    let (at, message) = invalid_at("template-same-topic-destination.yaml");
+    assert!(
+        at.ends_with("DestinationConfig.OnFailure.Destination"),
+        "{at}"
+    );
+    assert!(
+        message.contains("differ from the source topic"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_value_only_the_cloud_knows_is_an_error_where_it_is_needed() {
+    let (at, message) = invalid_at("template-unresolvable-topic.yaml");
+    assert!(at.ends_with("Properties.Topics"), "{at}");
+    assert!(message.contains("GetAtt"), "{message}");
+}
+
+#[test]
+fn a_missing_template_is_a_read_error() {
+    let result = mappings_from_template(&fixture("no-such-template.yaml"));
+    assert!(
+        matches!(result, Err(TemplateError::Read { .. })),
+        "{result:?}"
+    );
+}
+
+/// The repository's own template (the single source of truth) must stay readable.
+#[test]
+fn the_repository_template_is_readable() {
+    let path = testkit::workspace_root().join("template.yaml");
+    let mappings = mappings_from_template(&path).expect("template.yaml");
+    assert!(!mappings.is_empty(), "template.yaml has no Kafka mappings");
+    for mapping in &mappings {
+        assert_ne!(
+            mapping.on_failure_topic.as_deref(),
+            Some(mapping.topic.as_str())
+        );
+    }
+}

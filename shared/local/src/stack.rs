@@ -1,0 +1,96 @@
+//! The local pipeline: topics from the one list, every Kafka trigger of template.yaml run by
+//! the event-source-mapping runtime with the in-process invoker, and the LISTEN/NOTIFY outbox
+//! relay. Used by `clinic-local up` and by the end-to-end tests, so both run the same thing.
+
+use crate::functions::InProcessInvoker;
+use messaging::FunctionContext;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The SAM template at the workspace root: the single source of truth for the triggers.
+pub fn template_path() -> PathBuf {
+    crate::moto::workspace_root().join("template.yaml")
+}
+
+/// A running pipeline; `stop` ends it gracefully (dropping it abandons in-flight batches
+/// uncommitted, which is what a crash does).
+pub struct Pipeline {
+    pub runtime: Arc<esm::Runtime>,
+    relay: Option<JoinHandle<()>>,
+    stop_relay: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
+/// How often the relay sweeps even without a NOTIFY (a safety net, e.g. after a reconnect).
+const RELAY_SWEEP: Duration = Duration::from_secs(1);
+
+/// How the runtime reaches the functions.
+#[derive(Debug, Clone, Default)]
+pub enum Invocation {
+    /// Every function linked into this binary (the default).
+    #[default]
+    InProcess,
+    /// The Lambda Invoke API at this base URL (e.g. `cargo lambda watch` on :9000).
+    Http(String),
+}
+
+/// Creates the topics, then starts the runtime and the relay. `ctx.publisher` must be set.
+pub async fn start_pipeline(
+    ctx: FunctionContext,
+    bootstrap: &str,
+    template: &Path,
+    partitions: i32,
+    invocation: &Invocation,
+    options: esm::RuntimeOptions,
+) -> anyhow::Result<Pipeline> {
+    let publisher = ctx
+        .publisher
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the local pipeline needs a publisher"))?;
+    esm::ensure_topics(bootstrap, &messaging::topics::all_topics(), partitions).await?;
+    let mappings = esm::mappings_from_template(template)?;
+    let invoker: Arc<dyn esm::Invoker> = match invocation {
+        Invocation::InProcess => Arc::new(InProcessInvoker { ctx }),
+        Invocation::Http(base_url) => Arc::new(esm::HttpInvoker::new(base_url)?),
+    };
+    let runtime = Arc::new(esm::Runtime::start(mappings, bootstrap, invoker, options)?);
+    let (stop_relay, mut stopped) = watch::channel(false);
+    let relay = tokio::spawn(async move {
+        publisher
+            .run_relay(RELAY_SWEEP, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+    });
+    Ok(Pipeline {
+        runtime,
+        relay: Some(relay),
+        stop_relay,
+    })
+}
+
+impl Pipeline {
+    pub async fn stop(mut self) {
+        self.runtime.shutdown().await;
+        let _ = self.stop_relay.send(true);
+        if let Some(relay) = self.relay.take() {
+            let _ = relay.await;
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Some(relay) = &self.relay {
+            relay.abort();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The Lambda bootstrap every Kafka-triggered function shares: tracing, config from the
+//! environment once, clients built once, then the runtime loop around the handler adapter.
+
+use crate::adapter::{handle_batch, FunctionContext, KafkaFunction};
+use crate::publisher::Publisher;
+use aws_lambda_events::event::kafka::KafkaEvent;
+use contract::lambda::KafkaBatchResponse;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+pub use lambda_runtime::Error;
+
+fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+impl FunctionContext {
+    /// `DATABASE_URL`, `SCHEMA_REGISTRY_NAME` (default clinic-scheduling), `DB_MAX_CONNECTIONS`
+    /// (default 2: one invocation at a time), `KAFKA_BOOTSTRAP_SERVERS` (optional: enables the
+    /// publish-after-commit fast path).
+    pub async fn from_env() -> Result<Self, Error> {
+        let max_connections = std::env::var("DB_MAX_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        let pool = store::connect(
+            &env("DATABASE_URL")?,
+            store::PoolSettings {
+                max_connections,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let registry_name = std::env::var("SCHEMA_REGISTRY_NAME")
+            .unwrap_or_else(|_| contract::DEFAULT_REGISTRY_NAME.to_owned());
+        let registry = contract::SchemaRegistry::from_env(registry_name).await;
+        let publisher = match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+            Ok(bootstrap) => Some(Publisher::new(pool.clone(), &bootstrap)?),
+            Err(_) => None,
+        };
+        Ok(Self {
+            pool,
+            registry,
+            publisher,
+        })
+    }
+}
+
+/// Runs `function` as a Lambda behind a Kafka event-source mapping.
+pub async fn run<F: KafkaFunction + 'static>(function: F) -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let ctx = FunctionContext::from_env().await?;
+    let (ctx, function) = (&ctx, &function);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<KafkaEvent>| async move {
+            Ok::<KafkaBatchResponse, Error>(handle_batch(ctx, function, event.payload).await)
+        },
+    ))
+    .await
+}

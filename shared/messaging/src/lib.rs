@@ -1,0 +1,11 @@
+//! The Kafka side shared by every Kafka-triggered function: the topic list, the one handler
+//! adapter (AWS `KafkaEvent` → Glue-framed Avro → typed record → effect + outbox + marker in
+//! one transaction), and the outbox publisher that delivers committed rows.
+
+pub mod adapter;
+pub mod lambda;
+pub mod publisher;
+pub mod topics;
+
+pub use adapter::{handle_batch, FunctionContext, HandlerError, KafkaFunction};
+pub use publisher::Publisher;

@@ -1,0 +1,176 @@
+//! Outbox delivery: publishes committed outbox rows to Kafka in id order, at least once, with a
+//! stable event_id, then marks them published. Used right after a writer commits (low latency)
+//! and by the outbox-relay (a schedule in the cloud; LISTEN/NOTIFY locally).
+//!
+//! One publisher works at a time (a transaction-scoped advisory lock), so rows of one key are
+//! never overtaken by a concurrent publisher; the producer is idempotent with acks=all, so a
+//! retried send does not reorder or duplicate within a partition.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// Rows taken per round.
+const BATCH: i64 = 500;
+/// Any number unique to the outbox publisher among our advisory locks.
+const PUBLISHER_LOCK: i64 = 7_346_002;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    pool: PgPool,
+    producer: FutureProducer,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").finish_non_exhaustive()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    topic: String,
+    record_key: String,
+    payload: Vec<u8>,
+    headers: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Producer settings shared by everything that writes to Kafka.
+pub fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "30000");
+    config
+}
+
+impl Publisher {
+    pub fn new(pool: PgPool, bootstrap: &str) -> Result<Self, PublishError> {
+        Ok(Self {
+            pool,
+            producer: producer_config(bootstrap).create()?,
+        })
+    }
+
+    /// Publishes every unpublished row, oldest first. Returns how many were published; 0 also
+    /// when another publisher holds the lock (it will take our rows).
+    pub async fn publish_pending(&self) -> Result<usize, PublishError> {
+        let mut total = 0;
+        loop {
+            let published = self.publish_round().await?;
+            total += published;
+            if published < BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn publish_round(&self) -> Result<usize, PublishError> {
+        let mut tx = self.pool.begin().await?;
+        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(PUBLISHER_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(0);
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, topic, record_key, payload, headers FROM outbox
+             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let sends = rows.iter().map(|row| {
+            let mut headers = OwnedHeaders::new();
+            for (name, value) in row.headers.iter() {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: value.as_str(),
+                });
+            }
+            let record = FutureRecord::to(&row.topic)
+                .key(&row.record_key)
+                .payload(&row.payload)
+                .headers(headers);
+            self.producer
+                .send(record, Timeout::After(Duration::from_secs(30)))
+        });
+        for result in futures::future::join_all(sends).await {
+            result.map_err(|(e, _)| e)?;
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// The local relay: publishes whenever a writer commits (LISTEN outbox), and every
+    /// `sweep` as a safety net, until `shutdown` resolves.
+    pub async fn run_relay(
+        &self,
+        sweep: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut listener = None;
+        loop {
+            if listener.is_none() {
+                listener = match PgListener::connect_with(&self.pool).await {
+                    Ok(mut l) => match l.listen("outbox").await {
+                        Ok(()) => Some(l),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox relay cannot LISTEN; sweeping only");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox relay cannot connect; sweeping only");
+                        None
+                    }
+                };
+            }
+            if let Err(e) = self.publish_pending().await {
+                tracing::warn!(error = %e, "outbox relay round failed; will retry");
+            }
+            let notified = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        if l.recv().await.is_err() {
+                            return false;
+                        }
+                        true
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                ok = notified => if !ok { listener = None },
+                () = tokio::time::sleep(sweep) => {}
+            }
+        }
+    }
+}
