@@ -265,22 +265,8 @@ async fn a_confirmed_event_before_its_created_event_ends_in_the_right_row(pool: 
     let (appointment_id, saga_id) = (AppointmentId::new(), SagaId::new());
     let clinic = store::demo::clinics().into_iter().next().expect("clinic");
     let created = AppointmentCreated {
-        event_id: EventId::new(),
         occurred_at: Utc::now() - Duration::seconds(5),
-        appointment_id,
-        appointment_version: 1,
-        saga_id,
-        clinic_id: clinic.id,
-        clinic_name: clinic.name.clone(),
-        provider_id: clinic.providers[0].id,
-        provider_name: clinic.providers[0].name.clone(),
-        patient_id: patient_id(3),
-        patient_name: "Chloe Lee".to_owned(),
-        patient_email: "chloe.lee3@example.com".to_owned(),
-        scheduled_for: Utc::now() + Duration::days(2),
-        duration_minutes: 30,
-        r#type: AppointmentType::Routine,
-        notes: None,
+        ..appointment_created(appointment_id, saga_id, BAYVIEW)
     };
     let confirmed = AppointmentConfirmed {
         event_id: EventId::new(),

@@ -4,7 +4,7 @@ use crate::support::*;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc, Weekday};
 use contract::AppointmentCreated;
-use domain::{AppointmentId, AppointmentStatus, AppointmentType, EventId, SagaId};
+use domain::{AppointmentId, AppointmentStatus, SagaId};
 use serde_json::json;
 use sqlx::PgPool;
 use store::read_model::{self, StatusChange};
@@ -118,33 +118,15 @@ async fn availability_validates_its_parameters(pool: PgPool) {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
 
-fn created(
+fn created_minutes_ago(
     appointment: AppointmentId,
     saga: SagaId,
     clinic: u128,
-    minutes_ago: i64,
+    minutes: i64,
 ) -> AppointmentCreated {
-    let clinic_data = store::demo::clinics()
-        .into_iter()
-        .find(|c| c.id == clinic_id(clinic))
-        .expect("demo clinic");
     AppointmentCreated {
-        event_id: EventId::new(),
-        occurred_at: Utc::now() - Duration::minutes(minutes_ago),
-        appointment_id: appointment,
-        appointment_version: 1,
-        saga_id: saga,
-        clinic_id: clinic_data.id,
-        clinic_name: clinic_data.name.clone(),
-        provider_id: clinic_data.providers[0].id,
-        provider_name: clinic_data.providers[0].name.clone(),
-        patient_id: patient_id(3),
-        patient_name: "Chloe Lee".to_owned(),
-        patient_email: "chloe.lee3@example.com".to_owned(),
-        scheduled_for: Utc::now() + Duration::days(3),
-        duration_minutes: 30,
-        r#type: AppointmentType::Routine,
-        notes: None,
+        occurred_at: Utc::now() - Duration::minutes(minutes),
+        ..appointment_created(appointment, saga, clinic)
     }
 }
 
@@ -166,7 +148,7 @@ async fn the_read_model_keeps_the_newest_version_whatever_the_arrival_order(pool
         .await
         .expect("apply"));
     assert!(
-        read_model::apply_created(&mut conn, &created(id, saga, BAYVIEW, 1))
+        read_model::apply_created(&mut conn, &created_minutes_ago(id, saga, BAYVIEW, 1))
             .await
             .expect("apply")
     );
@@ -182,7 +164,7 @@ async fn the_read_model_keeps_the_newest_version_whatever_the_arrival_order(pool
         .await
         .expect("apply"));
     assert!(
-        !read_model::apply_created(&mut conn, &created(id, saga, BAYVIEW, 1))
+        !read_model::apply_created(&mut conn, &created_minutes_ago(id, saga, BAYVIEW, 1))
             .await
             .expect("apply")
     );
@@ -211,7 +193,7 @@ async fn listing_filters_and_pages_most_recent_first(pool: PgPool) {
     for i in 0..5 {
         let (id, saga) = (AppointmentId::new(), SagaId::new());
         let clinic = if i < 3 { BAYVIEW } else { HUDSON };
-        read_model::apply_created(&mut conn, &created(id, saga, clinic, 10 - i))
+        read_model::apply_created(&mut conn, &created_minutes_ago(id, saga, clinic, 10 - i))
             .await
             .expect("apply");
         ids.push((id, saga));

@@ -342,7 +342,6 @@ async fn a_runtime_killed_mid_stream_resumes_without_loss_or_duplicates(pool: Pg
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_confirmed_event_that_overtakes_its_created_event_is_not_lost(pool: PgPool) {
     let stack = stack(pool).await;
-    let clinic = store::demo::clinics().into_iter().nth(1).expect("clinic");
     let (appointment_id, saga_id) = (AppointmentId::new(), SagaId::new());
     let confirmed = AppointmentConfirmed {
         event_id: EventId::new(),
@@ -352,22 +351,12 @@ async fn a_confirmed_event_that_overtakes_its_created_event_is_not_lost(pool: Pg
         saga_id,
     };
     let created = AppointmentCreated {
-        event_id: EventId::new(),
         occurred_at: Utc::now() - Duration::seconds(2),
-        appointment_id,
-        appointment_version: 1,
-        saga_id,
-        clinic_id: clinic.id,
-        clinic_name: clinic.name.clone(),
-        provider_id: clinic.providers[0].id,
-        provider_name: clinic.providers[0].name.clone(),
         patient_id: patient_id(9),
         patient_name: "Ines Lee".to_owned(),
         patient_email: "ines.lee9@example.com".to_owned(),
-        scheduled_for: Utc::now() + Duration::days(4),
-        duration_minutes: 30,
         r#type: AppointmentType::Emergency,
-        notes: None,
+        ..appointment_created(appointment_id, saga_id, HUDSON)
     };
     let key = appointment_id.to_string();
     stack

@@ -143,3 +143,33 @@ pub fn next(weekday: Weekday) -> NaiveDate {
 pub fn local(date: NaiveDate, hh_mm: &str) -> String {
     format!("{date}T{hh_mm}")
 }
+
+/// An AppointmentCreated for demo patient 3 with the clinic's first provider, three days ahead.
+pub fn appointment_created(
+    appointment_id: domain::AppointmentId,
+    saga_id: domain::SagaId,
+    clinic: u128,
+) -> contract::AppointmentCreated {
+    let clinic = store::demo::clinics()
+        .into_iter()
+        .find(|c| c.id == clinic_id(clinic))
+        .expect("demo clinic");
+    contract::AppointmentCreated {
+        event_id: domain::EventId::new(),
+        occurred_at: Utc::now(),
+        appointment_id,
+        appointment_version: 1,
+        saga_id,
+        clinic_id: clinic.id,
+        clinic_name: clinic.name.clone(),
+        provider_id: clinic.providers[0].id,
+        provider_name: clinic.providers[0].name.clone(),
+        patient_id: patient_id(3),
+        patient_name: "Chloe Lee".to_owned(),
+        patient_email: "chloe.lee3@example.com".to_owned(),
+        scheduled_for: Utc::now() + Duration::days(3),
+        duration_minutes: 30,
+        r#type: domain::AppointmentType::Routine,
+        notes: None,
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod functions;
 pub mod moto;
+pub mod process;
 pub mod stack;
 pub mod tansu;
 

@@ -1,16 +1,14 @@
 //! Supervises a moto server, the local stand-in for AWS (Glue Schema Registry, SES v2,
 //! Secrets Manager): spawn on 127.0.0.1, wait until it answers, kill it on drop.
 
-use std::fs::File;
+use crate::process::TiedProcess;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a freshly spawned moto server may take to answer.
 const START_DEADLINE: Duration = Duration::from_secs(30);
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Seed for moto's id generator (any constant works; it must never change).
 const SEED: u64 = 20_261_122;
@@ -23,8 +21,7 @@ pub const REGION: &str = "us-east-1";
 pub struct MotoServer {
     /// Base URL, e.g. `http://127.0.0.1:5055`.
     pub endpoint: String,
-    child: Child,
-    lifeline: Option<ChildStdin>,
+    _process: TiedProcess,
     log_path: PathBuf,
 }
 
@@ -48,79 +45,42 @@ fn moto_binary() -> PathBuf {
 impl MotoServer {
     /// Starts moto on 127.0.0.1:`port` and waits until it answers.
     pub fn start(port: u16) -> Result<MotoServer, String> {
-        let binary = moto_binary();
         let log_path = std::env::temp_dir().join(format!("moto-{port}-{}.log", std::process::id()));
-        let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let log_err = log.try_clone().map_err(|e| e.to_string())?;
-        // A small shell keeps moto tied to us: it waits on a pipe we hold and kills moto when
-        // the pipe closes, which happens when we drop the server or our process dies (even by
-        // SIGKILL), so no moto outlives the stack or a test binary.
-        let mut child = Command::new("sh")
-            .args([
-                "-c",
-                r#""$0" -H 127.0.0.1 -p "$1" & m=$!; read _; kill $m; wait $m"#,
-            ])
-            .arg(&binary)
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            // Moto logs every request; a file (unlike a pipe nobody reads) never fills up.
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-        let lifeline = child.stdin.take();
-        let mut moto = MotoServer {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-            lifeline,
-            log_path,
-        };
+        let args = [
+            "-H".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+        ];
+        let mut process =
+            TiedProcess::spawn(&moto_binary(), &args, &std::env::temp_dir(), &log_path)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                return Err(format!(
-                    "{} exited with {status}: {}",
-                    binary.display(),
-                    moto.log_tail()
-                ));
-            }
-            if http_ok(addr, "GET", "/moto-api/data.json") {
-                // Seed moto's random generator: the same registrations then get the same
-                // schema version ids after every restart, so records already in Kafka (framed
-                // with those ids) still decode. moto keeps no state across restarts.
-                if !http_ok(addr, "POST", &format!("/moto-api/seed?a={SEED}")) {
-                    return Err(format!("moto on {addr} refused to be seeded"));
-                }
-                return Ok(moto);
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "moto did not answer on {addr} within {START_DEADLINE:?}: {}",
-                    moto.log_tail()
-                ));
-            }
-            std::thread::sleep(POLL_INTERVAL);
+        process.wait_until(START_DEADLINE, || {
+            http_ok(addr, "GET", "/moto-api/data.json")
+        })?;
+        // Seed moto's random generator: the same registrations then get the same schema
+        // version ids after every restart, so records already in Kafka (framed with those ids)
+        // still decode. moto keeps no state across restarts.
+        if !http_ok(addr, "POST", &format!("/moto-api/seed?a={SEED}")) {
+            return Err(format!("moto on {addr} refused to be seeded"));
         }
+        Ok(MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: process,
+            log_path,
+        })
     }
 
     /// An AWS SDK configuration aimed at this server (region us-east-1, dummy credentials).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         sdk_config(&self.endpoint).await
     }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let start = text.len().saturating_sub(2000);
-        text.get(start..).unwrap_or_default().to_owned()
-    }
 }
 
 impl Drop for MotoServer {
     fn drop(&mut self) {
-        drop(self.lifeline.take());
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log_path);
+        let _ = std::fs::remove_file(self.log_path.with_extension("pid"));
     }
 }
 
