@@ -7,6 +7,7 @@ pub mod appointment;
 pub mod appointment_type;
 pub mod clinic;
 pub mod ids;
+pub mod insurance;
 pub mod saga;
 pub mod values;
 

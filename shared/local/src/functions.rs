@@ -7,6 +7,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use messaging::{handle_batch, FunctionContext, KafkaFunction};
 use project_appointments::ProjectAppointmentsFn;
 use schedule_appointment::ScheduleAppointmentFn;
+use verify_insurance::VerifyInsuranceFn;
 
 /// The functions that have a Kafka trigger in template.yaml.
 #[derive(Debug, Clone)]
@@ -15,7 +16,11 @@ pub struct InProcessInvoker {
 }
 
 /// The function names this binary can run.
-pub const FUNCTIONS: [&str; 2] = [ScheduleAppointmentFn::NAME, ProjectAppointmentsFn::NAME];
+pub const FUNCTIONS: [&str; 3] = [
+    ScheduleAppointmentFn::NAME,
+    ProjectAppointmentsFn::NAME,
+    VerifyInsuranceFn::NAME,
+];
 
 #[async_trait]
 impl esm::Invoker for InProcessInvoker {

@@ -5,6 +5,7 @@ use crate::StoreError;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 use domain::clinic::{ClinicCalendar, OpeningHours};
+pub use domain::insurance::InsurancePolicy;
 use domain::{ClinicId, PatientId, ProviderId};
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
@@ -21,16 +22,6 @@ pub struct Clinic {
 pub struct Provider {
     pub id: ProviderId,
     pub name: String,
-}
-
-/// A patient's insurance policy as stored; judging eligibility is the saga's business.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InsurancePolicy {
-    pub payer: String,
-    pub member_id: String,
-    pub valid_from: Option<NaiveDate>,
-    pub valid_to: Option<NaiveDate>,
-    pub vision_coverage: bool,
 }
 
 #[derive(Debug, Clone)]
