@@ -5,6 +5,7 @@
 mod adapter;
 mod api_booking;
 mod api_read;
+mod commands;
 mod insurance;
 mod pipeline;
 mod support;

@@ -69,3 +69,29 @@ fn every_function_crate_is_deployed_by_the_template() {
         );
     }
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_in_process_invoker_runs_every_function_it_lists(pool: sqlx::PgPool) {
+    use esm::Invoker;
+    let ctx = messaging::FunctionContext {
+        pool,
+        registry: testkit::registry().await,
+        publisher: None,
+    };
+    let invoker = local::functions::InProcessInvoker { ctx };
+    let empty: aws_lambda_events::event::kafka::KafkaEvent =
+        serde_json::from_value(serde_json::json!({"eventSource": "aws:kafka", "records": {}}))
+            .expect("event");
+    for function in local::functions::FUNCTIONS {
+        let response = invoker
+            .invoke(function, &empty)
+            .await
+            .unwrap_or_else(|e| panic!("{function}: {e}"));
+        assert_eq!(
+            response,
+            serde_json::json!({"batchItemFailures": []}),
+            "{function}"
+        );
+    }
+    assert!(invoker.invoke("no-such-function", &empty).await.is_err());
+}

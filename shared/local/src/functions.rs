@@ -4,6 +4,9 @@
 
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::KafkaEvent;
+use cancel_appointment::CancelAppointmentFn;
+use complete_appointment::CompleteAppointmentFn;
+use confirm_appointment::ConfirmAppointmentFn;
 use messaging::{handle_batch, FunctionContext, KafkaFunction};
 use project_appointments::ProjectAppointmentsFn;
 use schedule_appointment::ScheduleAppointmentFn;
@@ -16,10 +19,13 @@ pub struct InProcessInvoker {
 }
 
 /// The function names this binary can run.
-pub const FUNCTIONS: [&str; 3] = [
+pub const FUNCTIONS: [&str; 6] = [
     ScheduleAppointmentFn::NAME,
     ProjectAppointmentsFn::NAME,
     VerifyInsuranceFn::NAME,
+    ConfirmAppointmentFn::NAME,
+    CancelAppointmentFn::NAME,
+    CompleteAppointmentFn::NAME,
 ];
 
 #[async_trait]
@@ -36,6 +42,18 @@ impl esm::Invoker for InProcessInvoker {
             }
             ProjectAppointmentsFn::NAME => {
                 handle_batch(&self.ctx, &ProjectAppointmentsFn, event).await
+            }
+            VerifyInsuranceFn::NAME => {
+                handle_batch(&self.ctx, &VerifyInsuranceFn::default(), event).await
+            }
+            ConfirmAppointmentFn::NAME => {
+                handle_batch(&self.ctx, &ConfirmAppointmentFn::default(), event).await
+            }
+            CancelAppointmentFn::NAME => {
+                handle_batch(&self.ctx, &CancelAppointmentFn::default(), event).await
+            }
+            CompleteAppointmentFn::NAME => {
+                handle_batch(&self.ctx, &CompleteAppointmentFn::default(), event).await
             }
             other => {
                 return Err(esm::InvokeError::Function(format!(

@@ -3,6 +3,7 @@
 //! one transaction), and the outbox publisher that delivers committed rows.
 
 pub mod adapter;
+pub mod commands;
 pub mod lambda;
 pub mod publisher;
 pub mod topics;

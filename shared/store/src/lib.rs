@@ -5,6 +5,7 @@
 //! needs neither a database nor committed `.sqlx` data, and every query runs in the tests
 //! against a real PostgreSQL.
 
+pub mod appointments;
 pub mod booking;
 pub mod catalog;
 pub mod demo;

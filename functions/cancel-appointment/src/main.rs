@@ -1,0 +1,9 @@
+//! Lambda bootstrap of cancel-appointment (trigger: MSK event-source mapping).
+
+#[tokio::main]
+async fn main() -> Result<(), messaging::lambda::Error> {
+    messaging::lambda::run(messaging::commands::AppointmentCommandFn(
+        cancel_appointment::Spec,
+    ))
+    .await
+}

@@ -1,0 +1,9 @@
+//! Lambda bootstrap of complete-appointment (trigger: MSK event-source mapping).
+
+#[tokio::main]
+async fn main() -> Result<(), messaging::lambda::Error> {
+    messaging::lambda::run(messaging::commands::AppointmentCommandFn(
+        complete_appointment::Spec,
+    ))
+    .await
+}
