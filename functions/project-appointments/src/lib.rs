@@ -9,91 +9,90 @@ use contract::{
     SchemaRegistry,
 };
 use domain::{AppointmentStatus, EventId};
-use messaging::adapter::decode_single;
-use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use messaging::{FunctionContext, FunctionInput, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
 use store::read_model::{self, StatusChange};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProjectAppointmentsFn;
 
+/// Any of the four appointment events, as the projection needs it.
 #[derive(Debug)]
 pub enum AppointmentEvent {
     Created(Box<AppointmentCreated>),
     Changed(EventId, StatusChange),
 }
 
-fn change(event_id: EventId, change: StatusChange) -> AppointmentEvent {
-    AppointmentEvent::Changed(event_id, change)
+#[async_trait]
+impl FunctionInput for AppointmentEvent {
+    async fn decode(
+        registry: &SchemaRegistry,
+        topic: &str,
+        value: &[u8],
+    ) -> Result<Self, HandlerError> {
+        let changed = |event_id, change| Ok(AppointmentEvent::Changed(event_id, change));
+        match topic {
+            AppointmentCreated::TOPIC => Ok(AppointmentEvent::Created(Box::new(
+                AppointmentCreated::decode(registry, topic, value).await?,
+            ))),
+            AppointmentConfirmed::TOPIC => {
+                let e = AppointmentConfirmed::decode(registry, topic, value).await?;
+                changed(
+                    e.event_id,
+                    StatusChange {
+                        appointment_id: e.appointment_id,
+                        saga_id: e.saga_id,
+                        version: e.appointment_version,
+                        status: AppointmentStatus::Confirmed,
+                        cancel_reason: None,
+                        occurred_at: e.occurred_at,
+                    },
+                )
+            }
+            AppointmentCancelled::TOPIC => {
+                let e = AppointmentCancelled::decode(registry, topic, value).await?;
+                changed(
+                    e.event_id,
+                    StatusChange {
+                        appointment_id: e.appointment_id,
+                        saga_id: e.saga_id,
+                        version: e.appointment_version,
+                        status: AppointmentStatus::Cancelled,
+                        cancel_reason: Some(e.reason),
+                        occurred_at: e.occurred_at,
+                    },
+                )
+            }
+            AppointmentCompleted::TOPIC => {
+                let e = AppointmentCompleted::decode(registry, topic, value).await?;
+                changed(
+                    e.event_id,
+                    StatusChange {
+                        appointment_id: e.appointment_id,
+                        saga_id: e.saga_id,
+                        version: e.appointment_version,
+                        status: AppointmentStatus::Completed,
+                        cancel_reason: None,
+                        occurred_at: e.occurred_at,
+                    },
+                )
+            }
+            other => Err(HandlerError::Permanent(format!("unexpected topic {other}"))),
+        }
+    }
+
+    fn event_id(&self) -> EventId {
+        match self {
+            AppointmentEvent::Created(e) => Record::event_id(e.as_ref()),
+            AppointmentEvent::Changed(id, _) => *id,
+        }
+    }
 }
 
 #[async_trait]
 impl KafkaFunction for ProjectAppointmentsFn {
     const NAME: &'static str = "project-appointments";
     type Input = AppointmentEvent;
-
-    async fn decode(
-        &self,
-        registry: &SchemaRegistry,
-        topic: &str,
-        value: &[u8],
-    ) -> Result<Self::Input, HandlerError> {
-        Ok(match topic {
-            AppointmentCreated::TOPIC => AppointmentEvent::Created(Box::new(
-                decode_single::<AppointmentCreated>(registry, topic, value).await?,
-            )),
-            AppointmentConfirmed::TOPIC => {
-                let e: AppointmentConfirmed = decode_single(registry, topic, value).await?;
-                change(
-                    e.event_id,
-                    status_change(
-                        e.appointment_id,
-                        e.saga_id,
-                        e.appointment_version,
-                        AppointmentStatus::Confirmed,
-                        None,
-                        e.occurred_at,
-                    ),
-                )
-            }
-            AppointmentCancelled::TOPIC => {
-                let e: AppointmentCancelled = decode_single(registry, topic, value).await?;
-                change(
-                    e.event_id,
-                    status_change(
-                        e.appointment_id,
-                        e.saga_id,
-                        e.appointment_version,
-                        AppointmentStatus::Cancelled,
-                        Some(e.reason),
-                        e.occurred_at,
-                    ),
-                )
-            }
-            AppointmentCompleted::TOPIC => {
-                let e: AppointmentCompleted = decode_single(registry, topic, value).await?;
-                change(
-                    e.event_id,
-                    status_change(
-                        e.appointment_id,
-                        e.saga_id,
-                        e.appointment_version,
-                        AppointmentStatus::Completed,
-                        None,
-                        e.occurred_at,
-                    ),
-                )
-            }
-            other => return Err(HandlerError::Permanent(format!("unexpected topic {other}"))),
-        })
-    }
-
-    fn event_id(input: &Self::Input) -> EventId {
-        match input {
-            AppointmentEvent::Created(e) => e.event_id,
-            AppointmentEvent::Changed(id, _) => *id,
-        }
-    }
 
     async fn apply(
         &self,
@@ -106,23 +105,5 @@ impl KafkaFunction for ProjectAppointmentsFn {
             AppointmentEvent::Changed(_, c) => read_model::apply_status_change(tx, &c).await?,
         };
         Ok(())
-    }
-}
-
-fn status_change(
-    appointment_id: domain::AppointmentId,
-    saga_id: domain::SagaId,
-    version: i32,
-    status: AppointmentStatus,
-    cancel_reason: Option<String>,
-    occurred_at: chrono::DateTime<chrono::Utc>,
-) -> StatusChange {
-    StatusChange {
-        appointment_id,
-        saga_id,
-        version,
-        status,
-        cancel_reason,
-        occurred_at,
     }
 }

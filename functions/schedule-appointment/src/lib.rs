@@ -4,10 +4,8 @@
 //! patient or provider, a past or closed slot, a taken slot) is dead-lettered with the reason.
 
 use async_trait::async_trait;
-use contract::{Record, ScheduleAppointment, SchemaRegistry};
+use contract::ScheduleAppointment;
 use domain::values::Notes;
-use domain::EventId;
-use messaging::adapter::decode_single;
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
 use store::booking::{self, BookingError, RequestedStart, ScheduleRequest};
@@ -19,19 +17,6 @@ pub struct ScheduleAppointmentFn;
 impl KafkaFunction for ScheduleAppointmentFn {
     const NAME: &'static str = "schedule-appointment";
     type Input = ScheduleAppointment;
-
-    async fn decode(
-        &self,
-        registry: &SchemaRegistry,
-        topic: &str,
-        value: &[u8],
-    ) -> Result<Self::Input, HandlerError> {
-        decode_single(registry, topic, value).await
-    }
-
-    fn event_id(input: &Self::Input) -> EventId {
-        input.event_id()
-    }
 
     async fn apply(
         &self,

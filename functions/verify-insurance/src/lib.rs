@@ -4,10 +4,9 @@
 //! patient's policy, behind `InsuranceChecker`, so a clearinghouse client can replace it.
 
 use async_trait::async_trait;
-use contract::{InsuranceFailed, InsuranceVerified, Record, SchemaRegistry, VerifyInsurance};
+use contract::{InsuranceFailed, InsuranceVerified, VerifyInsurance};
 use domain::insurance::{check_eligibility, Eligibility};
 use domain::{AppointmentType, ClinicId, EventId, PatientId};
-use messaging::adapter::decode_single;
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
 use store::outbox::{self, OutboxRecord};
@@ -76,19 +75,6 @@ impl std::fmt::Debug for VerifyInsuranceFn {
 impl KafkaFunction for VerifyInsuranceFn {
     const NAME: &'static str = "verify-insurance";
     type Input = VerifyInsurance;
-
-    async fn decode(
-        &self,
-        registry: &SchemaRegistry,
-        topic: &str,
-        value: &[u8],
-    ) -> Result<Self::Input, HandlerError> {
-        decode_single(registry, topic, value).await
-    }
-
-    fn event_id(input: &Self::Input) -> EventId {
-        input.event_id()
-    }
 
     async fn apply(
         &self,

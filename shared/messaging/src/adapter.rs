@@ -71,23 +71,46 @@ impl From<DecodeError> for HandlerError {
     }
 }
 
+/// What a function consumes: decodes itself from a record on a topic and names its
+/// idempotency key. Every contract record is one (on its own topic); a function reading several
+/// topics implements it for its own enum.
+#[async_trait]
+pub trait FunctionInput: Sized + Send {
+    async fn decode(
+        registry: &SchemaRegistry,
+        topic: &str,
+        value: &[u8],
+    ) -> Result<Self, HandlerError>;
+    fn event_id(&self) -> EventId;
+}
+
+#[async_trait]
+impl<T: Record> FunctionInput for T {
+    async fn decode(
+        registry: &SchemaRegistry,
+        topic: &str,
+        value: &[u8],
+    ) -> Result<T, HandlerError> {
+        if topic != T::TOPIC {
+            return Err(HandlerError::Permanent(format!(
+                "unexpected topic {topic} for {}",
+                T::NAME
+            )));
+        }
+        Ok(registry.decode::<T>(value).await?)
+    }
+
+    fn event_id(&self) -> EventId {
+        Record::event_id(self)
+    }
+}
+
 /// One Kafka-triggered function's domain step.
 #[async_trait]
 pub trait KafkaFunction: Send + Sync {
     /// The function's name: its consumer name in `processed_messages`.
     const NAME: &'static str;
-    type Input: Send;
-
-    /// Decodes one record value from `topic`.
-    async fn decode(
-        &self,
-        registry: &SchemaRegistry,
-        topic: &str,
-        value: &[u8],
-    ) -> Result<Self::Input, HandlerError>;
-
-    /// The input's idempotency key.
-    fn event_id(input: &Self::Input) -> EventId;
+    type Input: FunctionInput;
 
     /// Applies the input inside `tx` (state change + outbox rows). The adapter commits.
     async fn apply(
@@ -96,21 +119,6 @@ pub trait KafkaFunction: Send + Sync {
         tx: &mut PgConnection,
         input: Self::Input,
     ) -> Result<(), HandlerError>;
-}
-
-/// Decodes a value that must be a `T` on `T`'s own topic.
-pub async fn decode_single<T: Record>(
-    registry: &SchemaRegistry,
-    topic: &str,
-    value: &[u8],
-) -> Result<T, HandlerError> {
-    if topic != T::TOPIC {
-        return Err(HandlerError::Permanent(format!(
-            "unexpected topic {topic} for {}",
-            T::NAME
-        )));
-    }
-    Ok(registry.decode::<T>(value).await?)
 }
 
 /// One record as delivered, with its coordinates.
@@ -206,7 +214,7 @@ async fn handle_record<F: KafkaFunction>(
     d: &Delivery<'_>,
 ) -> Result<Outcome, String> {
     let decoded = match d.bytes(d.record.value.as_ref()) {
-        Ok(value) => function.decode(&ctx.registry, d.topic, &value).await,
+        Ok(value) => F::Input::decode(&ctx.registry, d.topic, &value).await,
         Err(e) => Err(e),
     };
     let input = match decoded {
@@ -216,7 +224,7 @@ async fn handle_record<F: KafkaFunction>(
     };
     let attempt = async {
         let mut tx = ctx.pool.begin().await?;
-        if !store::mark_processed(&mut tx, F::NAME, F::event_id(&input)).await? {
+        if !store::mark_processed(&mut tx, F::NAME, input.event_id()).await? {
             return Ok(Outcome::Duplicate);
         }
         function.apply(ctx, &mut tx, input).await?;

@@ -3,11 +3,11 @@
 //! transition the domain refuses (a late or duplicate command, e.g. confirming a cancelled
 //! appointment) is logged and changes nothing; it is not an error to retry or dead-letter.
 
-use crate::adapter::{decode_single, FunctionContext, HandlerError, KafkaFunction};
+use crate::adapter::{FunctionContext, HandlerError, KafkaFunction};
 use async_trait::async_trait;
-use contract::{Record, SchemaRegistry};
+use contract::Record;
 use domain::appointment::AppointmentCommand;
-use domain::{AppointmentId, EventId};
+use domain::AppointmentId;
 use sqlx::PgConnection;
 use store::appointments::{apply_command, CommandOutcome};
 
@@ -29,19 +29,6 @@ impl<S: AppointmentCommandSpec> KafkaFunction for AppointmentCommandFn<S> {
     const NAME: &'static str = S::NAME;
     type Input = S::Record;
 
-    async fn decode(
-        &self,
-        registry: &SchemaRegistry,
-        topic: &str,
-        value: &[u8],
-    ) -> Result<Self::Input, HandlerError> {
-        decode_single(registry, topic, value).await
-    }
-
-    fn event_id(input: &Self::Input) -> EventId {
-        input.event_id()
-    }
-
     async fn apply(
         &self,
         ctx: &FunctionContext,
@@ -55,7 +42,7 @@ impl<S: AppointmentCommandSpec> KafkaFunction for AppointmentCommandFn<S> {
             &ctx.registry,
             id,
             command,
-            Some(input.event_id()),
+            Some(Record::event_id(&input)),
             chrono::Utc::now(),
         )
         .await?

@@ -8,5 +8,5 @@ pub mod lambda;
 pub mod publisher;
 pub mod topics;
 
-pub use adapter::{handle_batch, FunctionContext, HandlerError, KafkaFunction};
+pub use adapter::{handle_batch, FunctionContext, FunctionInput, HandlerError, KafkaFunction};
 pub use publisher::Publisher;
