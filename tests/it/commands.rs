@@ -5,7 +5,7 @@
 use crate::adapter::kafka_event;
 use crate::support::*;
 use cancel_appointment::CancelAppointmentFn;
-use chrono::{Utc, Weekday};
+use chrono::Utc;
 use complete_appointment::CompleteAppointmentFn;
 use confirm_appointment::ConfirmAppointmentFn;
 use contract::{
@@ -13,22 +13,10 @@ use contract::{
 };
 use domain::{AppointmentId, EventId, SagaId};
 use messaging::{handle_batch, FunctionContext, KafkaFunction};
-use serde_json::json;
 use sqlx::PgPool;
 
 async fn booked(api: &TestApi) -> (AppointmentId, SagaId) {
-    let body = json!({
-        "clinicId": clinic_id(BAYVIEW).to_string(), "patientId": patient_id(3).to_string(),
-        "providerId": provider_id(2).to_string(), "dateTime": local(next(Weekday::Thu), "15:00"), "type": "ROUTINE"
-    });
-    let reply = api.post("/api/v1/appointments", &body).await;
-    let id = |field: &str| {
-        reply.body[field]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .expect("id")
-    };
-    (AppointmentId(id("appointmentId")), SagaId(id("sagaId")))
+    book(api, &routine_at_bayview(3, 2, "15:00")).await
 }
 
 async fn state(pool: &PgPool, id: AppointmentId) -> (String, i32) {

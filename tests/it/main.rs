@@ -4,9 +4,13 @@
 
 mod adapter;
 mod api_booking;
+mod api_commands;
 mod api_read;
 mod commands;
 mod insurance;
+mod notifications;
 mod pipeline;
+mod saga;
+mod stack;
 mod support;
 mod template;

@@ -1,141 +1,19 @@
 //! End to end through the real broker: API or Kafka command → write side → outbox → tansu →
 //! the local event-source-mapping runtime (mappings from template.yaml) → functions → read
-//! model. Each test has its own tansu, database and registry; waits poll with deadlines.
+//! model. Each test has its own tansu and database (see `crate::stack`).
 
+use crate::stack::*;
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, Utc, Weekday};
 use contract::{AppointmentConfirmed, AppointmentCreated, Record, ScheduleAppointment};
 use domain::{AppointmentId, AppointmentType, EventId, SagaId};
-use local::stack::{start_pipeline, template_path, Invocation, Pipeline};
-use messaging::{FunctionContext, Publisher};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::json;
 use sqlx::PgPool;
-use std::future::Future;
 use std::time::Duration as StdDuration;
-
-struct Stack {
-    api: TestApi,
-    tansu: testkit::Tansu,
-    ctx: FunctionContext,
-    pipeline: Option<Pipeline>,
-    producer: FutureProducer,
-}
-
-fn fast() -> esm::RuntimeOptions {
-    esm::RuntimeOptions {
-        retry_backoff_initial: StdDuration::from_millis(20),
-        retry_backoff_max: StdDuration::from_millis(200),
-        status_interval: StdDuration::from_secs(5),
-    }
-}
-
-async fn stack(pool: PgPool) -> Stack {
-    let tansu = testkit::Tansu::start();
-    let mut api = test_api(pool.clone()).await;
-    let publisher = Publisher::new(pool.clone(), &tansu.bootstrap).expect("publisher");
-    let ctx = FunctionContext {
-        pool,
-        registry: api.registry.clone(),
-        publisher: Some(publisher.clone()),
-    };
-    api.app = api::app(api::AppState {
-        pool: ctx.pool.clone(),
-        registry: ctx.registry.clone(),
-        publisher: Some(publisher),
-    });
-    let pipeline = start_pipeline(
-        ctx.clone(),
-        &tansu.bootstrap,
-        &template_path(),
-        3,
-        &Invocation::InProcess,
-        fast(),
-    )
-    .await
-    .expect("pipeline");
-    let producer = messaging::publisher::producer_config(&tansu.bootstrap)
-        .create()
-        .expect("producer");
-    Stack {
-        api,
-        tansu,
-        ctx,
-        pipeline: Some(pipeline),
-        producer,
-    }
-}
-
-impl Stack {
-    async fn produce(&self, topic: &str, key: &str, value: &[u8]) {
-        self.producer
-            .send(
-                FutureRecord::to(topic).key(key).payload(value),
-                StdDuration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("produce");
-    }
-
-    async fn restart_pipeline(&mut self) {
-        self.pipeline = None; // dropped: consumers stop at once, uncommitted work is redelivered
-        self.pipeline = Some(
-            start_pipeline(
-                self.ctx.clone(),
-                &self.tansu.bootstrap,
-                &template_path(),
-                3,
-                &Invocation::InProcess,
-                fast(),
-            )
-            .await
-            .expect("pipeline"),
-        );
-    }
-
-    fn processed(&self, function: &str) -> u64 {
-        self.pipeline
-            .as_ref()
-            .map(|p| {
-                p.runtime
-                    .status()
-                    .iter()
-                    .filter(|m| m.function == function)
-                    .map(|m| m.processed_records)
-                    .sum()
-            })
-            .unwrap_or_default()
-    }
-}
-
-/// Polls `check` until it yields Some, or panics after `seconds`.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    seconds: u64,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
-}
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.expect("count");
-    n
-}
 
 fn command(day: NaiveDate, hh_mm: &str, patient: u128) -> ScheduleAppointment {
     ScheduleAppointment {
@@ -174,24 +52,21 @@ async fn an_api_booking_reaches_the_read_model_through_kafka(pool: PgPool) {
         (r.status == StatusCode::OK).then_some(r.body)
     })
     .await;
-    assert_eq!(view["status"], "PENDING_INSURANCE");
+    // The saga runs on: the booking is seen at whichever step it has reached.
+    let status = view["status"].as_str().expect("status");
+    assert!(
+        ["PENDING_INSURANCE", "AWAITING_CONFIRMATION", "CONFIRMED"].contains(&status),
+        "{status}"
+    );
     assert_eq!(view["clinicName"], "Hudson Vision Center");
     assert_eq!(view["type"], "FOLLOW_UP");
-    assert_eq!(
-        count(
-            &stack.api.pool,
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-        .await,
-        0
-    );
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_schedule_command_delivered_twice_books_once(pool: PgPool) {
     let stack = stack(pool).await;
     let cmd = command(next(Weekday::Tue), "10:00", 3);
-    let bytes = stack.ctx.registry.encode(&cmd).await.expect("encode");
+    let bytes = stack.ctx().registry.encode(&cmd).await.expect("encode");
     let key = cmd.key();
     stack
         .produce(ScheduleAppointment::TOPIC, &key, &bytes)
@@ -227,7 +102,7 @@ async fn a_schedule_command_delivered_twice_books_once(pool: PgPool) {
 async fn an_undecodable_record_goes_to_the_dead_letter_topic_and_the_stream_moves_on(pool: PgPool) {
     let stack = stack(pool).await;
     let cmd = command(next(Weekday::Tue), "11:30", 4);
-    let valid = stack.ctx.registry.encode(&cmd).await.expect("encode");
+    let valid = stack.ctx().registry.encode(&cmd).await.expect("encode");
     // Same key: same partition, garbage first.
     stack
         .produce(
@@ -300,7 +175,7 @@ async fn a_runtime_killed_mid_stream_resumes_without_loss_or_duplicates(pool: Pg
         }
     }
     for cmd in &commands {
-        let bytes = stack.ctx.registry.encode(cmd).await.expect("encode");
+        let bytes = stack.ctx().registry.encode(cmd).await.expect("encode");
         stack
             .produce(ScheduleAppointment::TOPIC, &cmd.key(), &bytes)
             .await;
@@ -363,7 +238,12 @@ async fn a_confirmed_event_that_overtakes_its_created_event_is_not_lost(pool: Pg
         .produce(
             AppointmentConfirmed::TOPIC,
             &key,
-            &stack.ctx.registry.encode(&confirmed).await.expect("encode"),
+            &stack
+                .ctx()
+                .registry
+                .encode(&confirmed)
+                .await
+                .expect("encode"),
         )
         .await;
     let pool = &stack.api.pool;
@@ -378,7 +258,7 @@ async fn a_confirmed_event_that_overtakes_its_created_event_is_not_lost(pool: Pg
         .produce(
             AppointmentCreated::TOPIC,
             &key,
-            &stack.ctx.registry.encode(&created).await.expect("encode"),
+            &stack.ctx().registry.encode(&created).await.expect("encode"),
         )
         .await;
     let row = eventually(30, "the created details", || async {

@@ -144,6 +144,59 @@ pub fn local(date: NaiveDate, hh_mm: &str) -> String {
     format!("{date}T{hh_mm}")
 }
 
+/// A ROUTINE exam at Bayview with demo `provider` next Thursday at `hh_mm` (clinic time).
+pub fn routine_at_bayview(patient: u128, provider: u128, hh_mm: &str) -> Value {
+    serde_json::json!({
+        "clinicId": clinic_id(BAYVIEW).to_string(), "patientId": patient_id(patient).to_string(),
+        "providerId": provider_id(provider).to_string(), "dateTime": local(next(Weekday::Thu), hh_mm),
+        "type": "ROUTINE"
+    })
+}
+
+/// Books through the API; panics unless the booking is accepted.
+pub async fn book(api: &TestApi, body: &Value) -> (domain::AppointmentId, domain::SagaId) {
+    let reply = api.post("/api/v1/appointments", body).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let id = |field: &str| {
+        reply.body[field]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id")
+    };
+    (
+        domain::AppointmentId(id("appointmentId")),
+        domain::SagaId(id("sagaId")),
+    )
+}
+
+/// Applies domain commands on the write side, as the saga and the command functions would;
+/// each must be applied.
+pub async fn apply_commands(
+    pool: &PgPool,
+    registry: &contract::SchemaRegistry,
+    id: domain::AppointmentId,
+    commands: &[domain::appointment::AppointmentCommand],
+) {
+    for command in commands {
+        let mut tx = pool.begin().await.expect("begin");
+        let outcome = store::appointments::apply_command(
+            &mut tx,
+            registry,
+            id,
+            command.clone(),
+            None,
+            Utc::now(),
+        )
+        .await
+        .expect("apply");
+        assert!(
+            matches!(outcome, store::appointments::CommandOutcome::Applied { .. }),
+            "{command:?}: {outcome:?}"
+        );
+        tx.commit().await.expect("commit");
+    }
+}
+
 /// An AppointmentCreated for demo patient 3 with the clinic's first provider, three days ahead.
 pub fn appointment_created(
     appointment_id: domain::AppointmentId,

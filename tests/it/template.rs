@@ -78,7 +78,11 @@ async fn the_in_process_invoker_runs_every_function_it_lists(pool: sqlx::PgPool)
         registry: testkit::registry().await,
         publisher: None,
     };
-    let invoker = local::functions::InProcessInvoker { ctx };
+    let invoker = local::functions::InProcessInvoker {
+        ctx,
+        deadlines: Default::default(),
+        send_confirmation: crate::stack::confirmation_function().await,
+    };
     let empty: aws_lambda_events::event::kafka::KafkaEvent =
         serde_json::from_value(serde_json::json!({"eventSource": "aws:kafka", "records": {}}))
             .expect("event");

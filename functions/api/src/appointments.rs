@@ -187,12 +187,7 @@ pub async fn book_appointment(
     let scheduled =
         booking::schedule_appointment(&mut tx, &state.registry, request, Utc::now()).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    if let Some(publisher) = &state.publisher {
-        // Low latency only: the booking is committed, and the relay delivers what this misses.
-        if let Err(e) = publisher.publish_pending().await {
-            tracing::warn!(error = %e, "publish after commit failed; the relay will deliver");
-        }
-    }
+    messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
     tracing::info!(appointment_id = %scheduled.appointment_id, saga_id = %scheduled.saga_id, "appointment booked");
     let location = format!("/api/v1/appointments/{}", scheduled.appointment_id);
     let body = BookingAccepted {
@@ -261,6 +256,69 @@ impl From<AppointmentSummary> for AppointmentView {
             updated_at: s.updated_at,
         }
     }
+}
+
+/// One appointment with its booking saga.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppointmentDetail {
+    #[serde(flatten)]
+    pub appointment: AppointmentView,
+    /// The booking saga: absent until it has started. Read from the saga's own state, so it
+    /// can be a step ahead of the projected `status`.
+    pub saga: Option<SagaView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SagaView {
+    /// INSURANCE_VERIFICATION, SENDING_CONFIRMATION, COMPLETED, COMPENSATING or CANCELLED.
+    pub step: String,
+    /// When the current step is compensated if its reply has not arrived.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Every input the saga received, in order, applied or ignored.
+    pub timeline: Vec<TimelineEntryView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntryView {
+    /// What reached the saga, e.g. InsuranceVerified, or DeadlinePassed from the sweeper.
+    pub input: String,
+    /// APPLIED (the saga moved) or IGNORED (a duplicate, a late reply, not valid in the step).
+    pub outcome: String,
+    /// The step after this input.
+    pub step: String,
+    /// The reason, the command sent, or why it was ignored.
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+async fn saga_view(state: &AppState, saga_id: SagaId) -> Result<Option<SagaView>, ApiError> {
+    let mut db = state
+        .pool
+        .acquire()
+        .await
+        .map_err(store::StoreError::from)?;
+    let Some(saga) = store::saga::load(&mut db, saga_id).await? else {
+        return Ok(None);
+    };
+    let timeline = store::saga::timeline(&mut db, saga_id)
+        .await?
+        .into_iter()
+        .map(|e| TimelineEntryView {
+            input: e.input,
+            outcome: e.outcome.as_str().to_owned(),
+            step: e.step.as_str().to_owned(),
+            detail: e.detail,
+            at: e.occurred_at,
+        })
+        .collect();
+    Ok(Some(SagaView {
+        step: saga.step.as_str().to_owned(),
+        deadline: saga.deadline,
+        timeline,
+    }))
 }
 
 /// Largest page a caller may ask for.
@@ -395,14 +453,14 @@ pub(crate) fn path_uuid(raw: &str, field: &str) -> Result<Uuid, ApiError> {
     tag = "appointments",
     params(("id" = Uuid, Path, description = "Appointment id")),
     responses(
-        (status = 200, body = AppointmentView),
+        (status = 200, body = AppointmentDetail),
         (status = 404, description = "Unknown (or not yet projected) appointment", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_appointment(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<AppointmentView>, ApiError> {
+) -> Result<Json<AppointmentDetail>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
     let summary = read_model::get_summary(&state.pool, id)
         .await?
@@ -410,5 +468,12 @@ pub async fn get_appointment(
             what: "appointment",
             field: None,
         })?;
-    Ok(Json(summary.into()))
+    let saga = match summary.saga_id {
+        Some(saga_id) => saga_view(&state, SagaId(saga_id)).await?,
+        None => None,
+    };
+    Ok(Json(AppointmentDetail {
+        appointment: summary.into(),
+        saga,
+    }))
 }

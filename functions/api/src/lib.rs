@@ -3,6 +3,7 @@
 //! `app()` is the one Router: the Lambda entry point (`main.rs`), the local stack's server and
 //! the tests all serve exactly this. The OpenAPI document is generated from the same routes.
 
+pub mod appointment_commands;
 pub mod appointments;
 pub mod clinics;
 pub mod extract;
@@ -64,7 +65,7 @@ impl Config {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Optometry call center scheduling API", version = "1.0.0",
-         description = "Book, list and inspect eye-exam appointments. Errors are RFC 7807 problem+json."),
+         description = "Book, list, inspect, cancel and complete eye-exam appointments. Errors are RFC 7807 problem+json."),
     tags((name = "appointments"), (name = "clinics"), (name = "health"))
 )]
 struct ApiDoc;
@@ -93,6 +94,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             appointments::list_appointments
         ))
         .routes(routes!(appointments::get_appointment))
+        .routes(routes!(appointment_commands::cancel_appointment))
+        .routes(routes!(appointment_commands::complete_appointment))
         .routes(routes!(clinics::list_clinics))
         .routes(routes!(clinics::availability))
         .routes(routes!(health))

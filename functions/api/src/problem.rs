@@ -33,6 +33,11 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Extension member on a refused appointment change: the appointment's current status
+    /// (`status` itself is the HTTP status code, as RFC 7807 defines it).
+    #[serde(rename = "appointmentStatus", skip_serializing_if = "Option::is_none")]
+    #[schema(example = "COMPLETED")]
+    pub appointment_status: Option<String>,
 }
 
 /// Every way a request can fail, mapped to status and problem type in one place.
@@ -47,6 +52,14 @@ pub enum ApiError {
     },
     /// 409: the request conflicts with the current state.
     Conflict { kind: &'static str, detail: String },
+    /// 409: the appointment's current status does not allow the requested change; the problem
+    /// document carries that status as `appointmentStatus`.
+    TransitionRefused {
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+        appointment_status: &'static str,
+    },
     /// 422: well-formed, but the business rules refuse it.
     Unprocessable { field: &'static str, detail: String },
     /// 415: the body is not JSON.
@@ -63,6 +76,12 @@ impl ApiError {
     }
 
     fn problem(self) -> (StatusCode, Problem) {
+        let appointment_status = match &self {
+            ApiError::TransitionRefused {
+                appointment_status, ..
+            } => Some((*appointment_status).to_owned()),
+            _ => None,
+        };
         let (status, kind, title, detail, errors) = match self {
             ApiError::Invalid(errors) => {
                 let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -87,6 +106,12 @@ impl ApiError {
             ApiError::Conflict { kind, detail } => {
                 (StatusCode::CONFLICT, kind, "Conflict", detail, vec![])
             }
+            ApiError::TransitionRefused {
+                kind,
+                title,
+                detail,
+                ..
+            } => (StatusCode::CONFLICT, kind, title, detail, vec![]),
             ApiError::Unprocessable { field, detail } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "rule-violation",
@@ -122,6 +147,7 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            appointment_status,
         };
         (status, problem)
     }

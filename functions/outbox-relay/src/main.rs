@@ -6,10 +6,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    messaging::lambda::init_tracing();
     let database_url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
         .map_err(|_| "KAFKA_BOOTSTRAP_SERVERS is not set")?;

@@ -1,12 +1,13 @@
 //! project-appointments: triggered by appointments.appointments.{created, confirmed, cancelled,
-//! completed}; keeps `appointment_summary`. Order-independent: a change applies only if its
+//! completed} and insurance.events.verified (which moves a pending booking to
+//! AWAITING_CONFIRMATION); keeps `appointment_summary`. Order-independent: a change applies only if its
 //! appointment_version is newer than the row's, and AppointmentCreated fills the descriptive
 //! columns whenever it arrives, so a "confirmed" seen before its "created" is not lost.
 
 use async_trait::async_trait;
 use contract::{
-    AppointmentCancelled, AppointmentCompleted, AppointmentConfirmed, AppointmentCreated, Record,
-    SchemaRegistry,
+    AppointmentCancelled, AppointmentCompleted, AppointmentConfirmed, AppointmentCreated,
+    InsuranceVerified, Record, SchemaRegistry,
 };
 use domain::{AppointmentStatus, EventId};
 use messaging::{FunctionContext, FunctionInput, HandlerError, KafkaFunction};
@@ -16,11 +17,12 @@ use store::read_model::{self, StatusChange};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProjectAppointmentsFn;
 
-/// Any of the four appointment events, as the projection needs it.
+/// Any of the records the projection reads, as it needs them.
 #[derive(Debug)]
 pub enum AppointmentEvent {
     Created(Box<AppointmentCreated>),
     Changed(EventId, StatusChange),
+    InsuranceVerified(InsuranceVerified),
 }
 
 #[async_trait]
@@ -77,6 +79,9 @@ impl FunctionInput for AppointmentEvent {
                     },
                 )
             }
+            InsuranceVerified::TOPIC => Ok(AppointmentEvent::InsuranceVerified(
+                InsuranceVerified::decode(registry, topic, value).await?,
+            )),
             other => Err(HandlerError::Permanent(format!("unexpected topic {other}"))),
         }
     }
@@ -85,6 +90,7 @@ impl FunctionInput for AppointmentEvent {
         match self {
             AppointmentEvent::Created(e) => Record::event_id(e.as_ref()),
             AppointmentEvent::Changed(id, _) => *id,
+            AppointmentEvent::InsuranceVerified(e) => e.event_id,
         }
     }
 }
@@ -103,6 +109,10 @@ impl KafkaFunction for ProjectAppointmentsFn {
         match input {
             AppointmentEvent::Created(e) => read_model::apply_created(tx, &e).await?,
             AppointmentEvent::Changed(_, c) => read_model::apply_status_change(tx, &c).await?,
+            AppointmentEvent::InsuranceVerified(e) => {
+                read_model::apply_insurance_verified(tx, e.appointment_id, e.saga_id, e.occurred_at)
+                    .await?
+            }
         };
         Ok(())
     }

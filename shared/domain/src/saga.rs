@@ -125,6 +125,18 @@ pub enum SagaAction {
     CancelAppointment { reason: CancelReason },
 }
 
+impl SagaAction {
+    /// The name of the record the action sends.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SagaAction::VerifyInsurance => "VerifyInsurance",
+            SagaAction::SendConfirmation => "SendConfirmation",
+            SagaAction::ConfirmAppointment => "ConfirmAppointment",
+            SagaAction::CancelAppointment { .. } => "CancelAppointment",
+        }
+    }
+}
+
 /// Persisted saga state; `version` backs optimistic concurrency in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saga {

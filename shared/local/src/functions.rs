@@ -7,25 +7,41 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use cancel_appointment::CancelAppointmentFn;
 use complete_appointment::CompleteAppointmentFn;
 use confirm_appointment::ConfirmAppointmentFn;
+use domain::saga::SagaDeadlines;
 use messaging::{handle_batch, FunctionContext, KafkaFunction};
 use project_appointments::ProjectAppointmentsFn;
+use saga_appointment_cancelled::SagaAppointmentCancelledFn;
+use saga_appointment_created::SagaAppointmentCreatedFn;
+use saga_confirmation_sent::SagaConfirmationSentFn;
+use saga_insurance_failed::SagaInsuranceFailedFn;
+use saga_insurance_verified::SagaInsuranceVerifiedFn;
 use schedule_appointment::ScheduleAppointmentFn;
+use send_confirmation::SendConfirmationFn;
 use verify_insurance::VerifyInsuranceFn;
 
-/// The functions that have a Kafka trigger in template.yaml.
+/// The functions that have a Kafka trigger in template.yaml, with what they are configured
+/// with (Lambda's environment: clients and settings built once).
 #[derive(Debug, Clone)]
 pub struct InProcessInvoker {
     pub ctx: FunctionContext,
+    pub deadlines: SagaDeadlines,
+    pub send_confirmation: SendConfirmationFn,
 }
 
 /// The function names this binary can run.
-pub const FUNCTIONS: [&str; 6] = [
+pub const FUNCTIONS: [&str; 12] = [
     ScheduleAppointmentFn::NAME,
     ProjectAppointmentsFn::NAME,
     VerifyInsuranceFn::NAME,
     ConfirmAppointmentFn::NAME,
     CancelAppointmentFn::NAME,
     CompleteAppointmentFn::NAME,
+    SendConfirmationFn::NAME,
+    SagaAppointmentCreatedFn::NAME,
+    SagaInsuranceVerifiedFn::NAME,
+    SagaInsuranceFailedFn::NAME,
+    SagaConfirmationSentFn::NAME,
+    SagaAppointmentCancelledFn::NAME,
 ];
 
 #[async_trait]
@@ -35,25 +51,37 @@ impl esm::Invoker for InProcessInvoker {
         function: &str,
         event: &KafkaEvent,
     ) -> Result<serde_json::Value, esm::InvokeError> {
-        let event = event.clone();
+        let (ctx, event, deadlines) = (&self.ctx, event.clone(), self.deadlines);
         let response = match function {
-            ScheduleAppointmentFn::NAME => {
-                handle_batch(&self.ctx, &ScheduleAppointmentFn, event).await
-            }
-            ProjectAppointmentsFn::NAME => {
-                handle_batch(&self.ctx, &ProjectAppointmentsFn, event).await
-            }
+            ScheduleAppointmentFn::NAME => handle_batch(ctx, &ScheduleAppointmentFn, event).await,
+            ProjectAppointmentsFn::NAME => handle_batch(ctx, &ProjectAppointmentsFn, event).await,
             VerifyInsuranceFn::NAME => {
-                handle_batch(&self.ctx, &VerifyInsuranceFn::default(), event).await
+                handle_batch(ctx, &VerifyInsuranceFn::default(), event).await
             }
             ConfirmAppointmentFn::NAME => {
-                handle_batch(&self.ctx, &ConfirmAppointmentFn::default(), event).await
+                handle_batch(ctx, &ConfirmAppointmentFn::default(), event).await
             }
             CancelAppointmentFn::NAME => {
-                handle_batch(&self.ctx, &CancelAppointmentFn::default(), event).await
+                handle_batch(ctx, &CancelAppointmentFn::default(), event).await
             }
             CompleteAppointmentFn::NAME => {
-                handle_batch(&self.ctx, &CompleteAppointmentFn::default(), event).await
+                handle_batch(ctx, &CompleteAppointmentFn::default(), event).await
+            }
+            SendConfirmationFn::NAME => handle_batch(ctx, &self.send_confirmation, event).await,
+            SagaAppointmentCreatedFn::NAME => {
+                handle_batch(ctx, &SagaAppointmentCreatedFn { deadlines }, event).await
+            }
+            SagaInsuranceVerifiedFn::NAME => {
+                handle_batch(ctx, &SagaInsuranceVerifiedFn::new(deadlines), event).await
+            }
+            SagaInsuranceFailedFn::NAME => {
+                handle_batch(ctx, &SagaInsuranceFailedFn::new(deadlines), event).await
+            }
+            SagaConfirmationSentFn::NAME => {
+                handle_batch(ctx, &SagaConfirmationSentFn::new(deadlines), event).await
+            }
+            SagaAppointmentCancelledFn::NAME => {
+                handle_batch(ctx, &SagaAppointmentCancelledFn::new(deadlines), event).await
             }
             other => {
                 return Err(esm::InvokeError::Function(format!(

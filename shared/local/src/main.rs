@@ -127,29 +127,40 @@ async fn main() -> anyhow::Result<()> {
             let tansu = TansuBroker::start(kafka_port, &data_dir.join("tansu"))
                 .map_err(anyhow::Error::msg)?;
             // Keep moto alive for as long as the API runs; dropping it stops the server.
-            let (_moto, registry) = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            let (_moto, aws) = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
                 step(&format!(
                     "starting moto (Glue registry, SES, Secrets Manager) on 127.0.0.1:{moto_port}"
                 ));
                 let moto = MotoServer::start(moto_port).map_err(anyhow::Error::msg)?;
-                let glue = aws_sdk_glue::Client::new(&moto.sdk_config().await);
-                (Some(moto), SchemaRegistry::new(glue, &cli.registry_name))
+                let aws = moto.sdk_config().await;
+                (Some(moto), aws)
             } else {
-                (None, SchemaRegistry::from_env(&cli.registry_name).await)
+                let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                (None, aws)
             };
+            let registry = SchemaRegistry::new(aws_sdk_glue::Client::new(&aws), &cli.registry_name);
             step("preparing PostgreSQL");
             let pool = local::prepare_database(&cli.database_url).await?;
             seed(&pool).await?;
             let registry = register(registry).await?;
+            let ses = aws_sdk_sesv2::Client::new(&aws);
+            let sender = std::env::var(send_confirmation::SENDER_ENV)
+                .unwrap_or_else(|_| send_confirmation::DEFAULT_SENDER.to_owned());
+            send_confirmation::ensure_sender_identity(&ses, &sender).await?;
+            step(&format!("SES sender identity {sender} ready"));
             let publisher = messaging::Publisher::new(pool.clone(), &tansu.bootstrap)?;
-            let ctx = messaging::FunctionContext {
-                pool: pool.clone(),
-                registry: registry.clone(),
-                publisher: Some(publisher.clone()),
+            let functions = local::functions::InProcessInvoker {
+                ctx: messaging::FunctionContext {
+                    pool: pool.clone(),
+                    registry: registry.clone(),
+                    publisher: Some(publisher.clone()),
+                },
+                deadlines: messaging::saga::deadlines_from_env(),
+                send_confirmation: send_confirmation::SendConfirmationFn::new(ses, sender),
             };
-            step("creating topics and starting every Kafka-triggered function of template.yaml");
+            step("creating topics and starting every Kafka-triggered function of template.yaml, the outbox relay and the saga sweeper");
             let pipeline = local::stack::start_pipeline(
-                ctx,
+                functions,
                 &tansu.bootstrap,
                 &local::stack::template_path(),
                 partitions,
@@ -176,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await?;
-            step("stopping the event-source mappings and the relay");
+            step("stopping the event-source mappings, the relay and the sweeper");
             pipeline.stop().await;
             drop(tansu);
             step("stopped");

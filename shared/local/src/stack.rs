@@ -1,9 +1,9 @@
 //! The local pipeline: topics from the one list, every Kafka trigger of template.yaml run by
-//! the event-source-mapping runtime with the in-process invoker, and the LISTEN/NOTIFY outbox
-//! relay. Used by `clinic-local up` and by the end-to-end tests, so both run the same thing.
+//! the event-source-mapping runtime with the in-process invoker, the LISTEN/NOTIFY outbox
+//! relay, and the saga sweeper on a timer (the cloud's schedules). Used by `clinic-local up`
+//! and by the end-to-end tests, so both run the same thing.
 
 use crate::functions::InProcessInvoker;
-use messaging::FunctionContext;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +19,8 @@ pub fn template_path() -> PathBuf {
 /// uncommitted, which is what a crash does).
 pub struct Pipeline {
     pub runtime: Arc<esm::Runtime>,
-    relay: Option<JoinHandle<()>>,
-    stop_relay: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -32,6 +32,9 @@ impl std::fmt::Debug for Pipeline {
 /// How often the relay sweeps even without a NOTIFY (a safety net, e.g. after a reconnect).
 const RELAY_SWEEP: Duration = Duration::from_secs(1);
 
+/// How often the saga sweeper runs locally (the cloud schedule runs it every minute).
+const SAGA_SWEEP: Duration = Duration::from_secs(5);
+
 /// How the runtime reaches the functions.
 #[derive(Debug, Clone, Default)]
 pub enum Invocation {
@@ -42,15 +45,18 @@ pub enum Invocation {
     Http(String),
 }
 
-/// Creates the topics, then starts the runtime and the relay. `ctx.publisher` must be set.
+/// Creates the topics, then starts the runtime, the relay and the sweeper.
+/// `functions.ctx.publisher` must be set.
 pub async fn start_pipeline(
-    ctx: FunctionContext,
+    functions: InProcessInvoker,
     bootstrap: &str,
     template: &Path,
     partitions: i32,
     invocation: &Invocation,
     options: esm::RuntimeOptions,
 ) -> anyhow::Result<Pipeline> {
+    let ctx = functions.ctx.clone();
+    let deadlines = functions.deadlines;
     let publisher = ctx
         .publisher
         .clone()
@@ -58,39 +64,52 @@ pub async fn start_pipeline(
     esm::ensure_topics(bootstrap, &messaging::topics::all_topics(), partitions).await?;
     let mappings = esm::mappings_from_template(template)?;
     let invoker: Arc<dyn esm::Invoker> = match invocation {
-        Invocation::InProcess => Arc::new(InProcessInvoker { ctx }),
+        Invocation::InProcess => Arc::new(functions),
         Invocation::Http(base_url) => Arc::new(esm::HttpInvoker::new(base_url)?),
     };
     let runtime = Arc::new(esm::Runtime::start(mappings, bootstrap, invoker, options)?);
-    let (stop_relay, mut stopped) = watch::channel(false);
-    let relay = tokio::spawn(async move {
-        publisher
-            .run_relay(RELAY_SWEEP, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await;
+    let (stop, stopped) = watch::channel(false);
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let relay_stopped = until_stopped(stopped.clone());
+    let relay = tokio::spawn(async move { publisher.run_relay(RELAY_SWEEP, relay_stopped).await });
+    let sweeper = tokio::spawn(async move {
+        let sweeps = async {
+            let mut tick = tokio::time::interval(SAGA_SWEEP);
+            loop {
+                tick.tick().await;
+                if let Err(e) = saga_sweeper::sweep(&ctx, &deadlines, chrono::Utc::now()).await {
+                    tracing::warn!(error = %e, "saga sweep failed; retrying at the next tick");
+                }
+            }
+        };
+        tokio::select! {
+            () = sweeps => {}
+            () = until_stopped(stopped) => {}
+        }
     });
     Ok(Pipeline {
         runtime,
-        relay: Some(relay),
-        stop_relay,
+        background: vec![relay, sweeper],
+        stop,
     })
 }
 
 impl Pipeline {
     pub async fn stop(mut self) {
         self.runtime.shutdown().await;
-        let _ = self.stop_relay.send(true);
-        if let Some(relay) = self.relay.take() {
-            let _ = relay.await;
+        let _ = self.stop.send(true);
+        for task in self.background.drain(..) {
+            let _ = task.await;
         }
     }
 }
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        if let Some(relay) = &self.relay {
-            relay.abort();
+        for task in &self.background {
+            task.abort();
         }
     }
 }

@@ -198,11 +198,7 @@ pub async fn handle_batch<F: KafkaFunction>(
         }
     }
     if committed_any {
-        if let Some(publisher) = &ctx.publisher {
-            if let Err(e) = publisher.publish_pending().await {
-                tracing::warn!(function = F::NAME, error = %e, "publish after commit failed; the relay will deliver");
-            }
-        }
+        Publisher::publish_after_commit(ctx.publisher.as_ref()).await;
     }
     KafkaBatchResponse::failed(failures)
 }

@@ -45,12 +45,17 @@ impl FunctionContext {
     }
 }
 
-/// Runs `function` as a Lambda behind a Kafka event-source mapping.
-pub async fn run<F: KafkaFunction + 'static>(function: F) -> Result<(), Error> {
+/// JSON logs (CloudWatch-friendly), filtered by `RUST_LOG`; once per process.
+pub fn init_tracing() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
+}
+
+/// Runs `function` as a Lambda behind a Kafka event-source mapping.
+pub async fn run<F: KafkaFunction + 'static>(function: F) -> Result<(), Error> {
+    init_tracing();
     let ctx = FunctionContext::from_env().await?;
     let (ctx, function) = (&ctx, &function);
     lambda_runtime::run(service_fn(

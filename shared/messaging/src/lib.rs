@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod commands;
 pub mod lambda;
 pub mod publisher;
+pub mod saga;
 pub mod topics;
 
 pub use adapter::{handle_batch, FunctionContext, FunctionInput, HandlerError, KafkaFunction};

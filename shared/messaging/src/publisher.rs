@@ -68,6 +68,16 @@ impl Publisher {
         })
     }
 
+    /// The writers' low-latency path, right after they commit: publish now. A failure is only
+    /// logged, since the committed rows stay in the outbox and the relay delivers them.
+    pub async fn publish_after_commit(publisher: Option<&Publisher>) {
+        if let Some(publisher) = publisher {
+            if let Err(e) = publisher.publish_pending().await {
+                tracing::warn!(error = %e, "publish after commit failed; the relay will deliver");
+            }
+        }
+    }
+
     /// Publishes every unpublished row, oldest first. Returns how many were published; 0 also
     /// when another publisher holds the lock (it will take our rows).
     pub async fn publish_pending(&self) -> Result<usize, PublishError> {

@@ -9,8 +9,10 @@ pub mod appointments;
 pub mod booking;
 pub mod catalog;
 pub mod demo;
+pub mod notifications;
 pub mod outbox;
 pub mod read_model;
+pub mod saga;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

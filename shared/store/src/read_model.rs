@@ -60,7 +60,8 @@ pub async fn apply_created(
              provider_id = EXCLUDED.provider_id, provider_name = EXCLUDED.provider_name,
              patient_id = EXCLUDED.patient_id, patient_name = EXCLUDED.patient_name,
              scheduled_for = EXCLUDED.scheduled_for, duration_minutes = EXCLUDED.duration_minutes,
-             type = EXCLUDED.type, created_at = EXCLUDED.created_at
+             type = EXCLUDED.type, created_at = EXCLUDED.created_at,
+             version = GREATEST(s.version, EXCLUDED.version)
          WHERE s.created_at IS NULL",
     )
     .bind(e.appointment_id.0)
@@ -102,6 +103,35 @@ pub async fn apply_status_change(
     .bind(&c.cancel_reason)
     .bind(c.version)
     .bind(c.occurred_at)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// Applies InsuranceVerified: records the fact, and a row still PENDING_INSURANCE becomes
+/// AWAITING_CONFIRMATION (the write side's MarkInsuranceVerified, which no appointment event
+/// carries). A row seen first gets version 0, so every appointment event still applies after.
+/// Returns whether the row changed.
+pub async fn apply_insurance_verified(
+    db: &mut PgConnection,
+    appointment_id: AppointmentId,
+    saga_id: SagaId,
+    occurred_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query(
+        "INSERT INTO appointment_summary AS s (appointment_id, saga_id, status, version, updated_at, insurance_verified_at)
+         VALUES ($1, $2, $3, 0, $5, $5)
+         ON CONFLICT (appointment_id) DO UPDATE SET
+             insurance_verified_at = EXCLUDED.insurance_verified_at,
+             status = CASE WHEN s.status = $4 THEN $3 ELSE s.status END
+         WHERE s.insurance_verified_at IS NULL",
+    )
+    .bind(appointment_id.0)
+    .bind(saga_id.0)
+    .bind(AppointmentStatus::AwaitingConfirmation.as_str())
+    .bind(AppointmentStatus::PendingInsurance.as_str())
+    .bind(occurred_at)
     .execute(db)
     .await?
     .rows_affected();

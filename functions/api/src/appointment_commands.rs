@@ -1,0 +1,221 @@
+//! Agent commands on one appointment: cancel and complete.
+//!
+//! Each is applied synchronously on the write side, in one PostgreSQL transaction: the row is
+//! locked, the pure domain decides, and the new status, version and the event (in the outbox)
+//! are stored together; after commit the outbox rows are published (or left to the relay).
+//! A transition the domain refuses changes nothing and answers 409 with the current status.
+//!
+//! Who asked: there is no authentication yet. The agent's identity will come from the JWT
+//! bearer token (a later issue); until then nothing beyond what `apply_command` stores is
+//! recorded.
+
+use crate::appointments::path_uuid;
+use crate::extract::{OptionalStrictJson, StrictJson};
+use crate::problem::{ApiError, FieldError, Problem};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::Utc;
+use domain::appointment::{AppointmentCommand, DomainError};
+use domain::values::CancelReason;
+use domain::{AppointmentId, AppointmentStatus};
+use serde::{Deserialize, Serialize};
+use store::appointments::{apply_command, CommandOutcome};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Why the appointment is cancelled, as the agent records it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelAppointmentRequest {
+    /// 1 to 500 characters, no control characters. Required.
+    #[schema(example = "Patient called to cancel", required = true)]
+    pub reason: Option<String>,
+}
+
+impl CancelAppointmentRequest {
+    fn validate(&self) -> Result<CancelReason, ApiError> {
+        match self.reason.as_deref() {
+            None => Err(ApiError::Invalid(vec![FieldError::new(
+                "reason",
+                "is required",
+            )])),
+            Some(text) => {
+                CancelReason::parse(text).map_err(|e| ApiError::invalid("reason", e.to_string()))
+            }
+        }
+    }
+}
+
+/// Completing takes no input; the body may be empty or `{}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteAppointmentRequest {}
+
+/// The appointment after an applied command, straight from the write side.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppointmentCommandResult {
+    pub appointment_id: Uuid,
+    /// The status after the command: CANCELLED or COMPLETED.
+    #[schema(example = "CANCELLED")]
+    pub status: String,
+    /// The aggregate version after the command.
+    pub version: i32,
+    /// Present when the appointment was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+}
+
+/// A refused command in words a call-center agent understands, with a stable problem type.
+fn refused(error: DomainError) -> ApiError {
+    use AppointmentStatus as S;
+    let DomainError::InvalidTransition { command, from } = error else {
+        return match error {
+            DomainError::NotScheduled => ApiError::NotFound {
+                what: "appointment",
+                field: None,
+            },
+            other => {
+                tracing::error!(error = %other, "unexpected refusal of an appointment command");
+                ApiError::Internal
+            }
+        };
+    };
+    let (kind, title, detail): (&str, &str, String) = match (command, from) {
+        ("cancel", S::Completed) => (
+            "appointment-completed",
+            "A completed appointment cannot be cancelled",
+            "This appointment has already taken place and is completed, so it can no longer be \
+             cancelled."
+                .to_owned(),
+        ),
+        ("cancel", S::Cancelled) => (
+            "already-cancelled",
+            "The appointment is already cancelled",
+            "This appointment was already cancelled; nothing was changed.".to_owned(),
+        ),
+        ("complete", S::Completed) => (
+            "already-completed",
+            "The appointment is already completed",
+            "This appointment was already completed; nothing was changed.".to_owned(),
+        ),
+        ("complete", S::Cancelled) => (
+            "appointment-cancelled",
+            "A cancelled appointment cannot be completed",
+            "This appointment was cancelled, so it cannot be completed.".to_owned(),
+        ),
+        ("complete", S::PendingInsurance | S::AwaitingConfirmation) => (
+            "not-confirmed",
+            "The appointment must be confirmed first",
+            format!(
+                "Only a confirmed appointment can be completed; this one is {} ({}).",
+                from,
+                match from {
+                    S::PendingInsurance => "its insurance is still being verified",
+                    _ => "it is still waiting for its confirmation",
+                }
+            ),
+        ),
+        _ => (
+            "invalid-transition",
+            "The appointment's status does not allow this change",
+            format!("Cannot {command} an appointment that is {from}."),
+        ),
+    };
+    ApiError::TransitionRefused {
+        kind,
+        title,
+        detail,
+        appointment_status: from.as_str(),
+    }
+}
+
+/// Applies `command` in one transaction, commits, then publishes the outbox rows.
+async fn run(
+    state: &AppState,
+    id: AppointmentId,
+    command: AppointmentCommand,
+) -> Result<(AppointmentStatus, i32), ApiError> {
+    let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
+    let outcome = apply_command(&mut tx, &state.registry, id, command, None, Utc::now()).await?;
+    let (status, version) = match outcome {
+        CommandOutcome::Applied { status, version } => (status, version),
+        CommandOutcome::Refused(error) => {
+            tracing::info!(appointment_id = %id, %error, "appointment command refused");
+            tx.rollback().await.map_err(store::StoreError::from)?;
+            return Err(refused(error));
+        }
+    };
+    tx.commit().await.map_err(store::StoreError::from)?;
+    messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
+    tracing::info!(appointment_id = %id, %status, version, "appointment command applied");
+    Ok((status, version))
+}
+
+/// Cancel an appointment that has not ended yet (any status but COMPLETED or CANCELLED).
+///
+/// Stores the new status and the AppointmentCancelled event in one transaction. The agent who
+/// cancelled will be taken from the JWT once authentication exists; nothing else is recorded.
+#[utoipa::path(
+    post,
+    path = "/api/v1/appointments/{id}/cancel",
+    tag = "appointments",
+    params(("id" = Uuid, Path, description = "Appointment id")),
+    request_body = CancelAppointmentRequest,
+    responses(
+        (status = 200, description = "Cancelled", body = AppointmentCommandResult),
+        (status = 400, description = "Invalid id or reason", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown appointment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already completed or already cancelled; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_appointment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<CancelAppointmentRequest>,
+) -> Result<Json<AppointmentCommandResult>, ApiError> {
+    let id = AppointmentId(path_uuid(&id, "id")?);
+    let reason = body.validate()?;
+    let cancel_reason = reason.as_str().to_owned();
+    let (status, version) = run(&state, id, AppointmentCommand::Cancel { reason }).await?;
+    Ok(Json(AppointmentCommandResult {
+        appointment_id: id.0,
+        status: status.as_str().to_owned(),
+        version,
+        cancel_reason: Some(cancel_reason),
+    }))
+}
+
+/// Mark a CONFIRMED appointment as completed (the exam took place).
+///
+/// Stores the new status and the AppointmentCompleted event in one transaction. The body may be
+/// empty or `{}`. The agent will be taken from the JWT once authentication exists.
+#[utoipa::path(
+    post,
+    path = "/api/v1/appointments/{id}/complete",
+    tag = "appointments",
+    params(("id" = Uuid, Path, description = "Appointment id")),
+    request_body(content = Option<CompleteAppointmentRequest>, description = "Optional; empty or `{}`"),
+    responses(
+        (status = 200, description = "Completed", body = AppointmentCommandResult),
+        (status = 400, description = "Invalid id or body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown appointment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not confirmed yet, cancelled or already completed; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn complete_appointment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OptionalStrictJson(_body): OptionalStrictJson<CompleteAppointmentRequest>,
+) -> Result<Json<AppointmentCommandResult>, ApiError> {
+    let id = AppointmentId(path_uuid(&id, "id")?);
+    let (status, version) = run(&state, id, AppointmentCommand::Complete).await?;
+    Ok(Json(AppointmentCommandResult {
+        appointment_id: id.0,
+        status: status.as_str().to_owned(),
+        version,
+        cancel_reason: None,
+    }))
+}

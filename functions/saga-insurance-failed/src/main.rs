@@ -1,0 +1,7 @@
+//! Lambda bootstrap of saga-insurance-failed (trigger: MSK event-source mapping).
+
+#[tokio::main]
+async fn main() -> Result<(), messaging::lambda::Error> {
+    let deadlines = messaging::saga::deadlines_from_env();
+    messaging::lambda::run(saga_insurance_failed::SagaInsuranceFailedFn::new(deadlines)).await
+}

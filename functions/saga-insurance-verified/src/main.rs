@@ -1,0 +1,10 @@
+//! Lambda bootstrap of saga-insurance-verified (trigger: MSK event-source mapping).
+
+#[tokio::main]
+async fn main() -> Result<(), messaging::lambda::Error> {
+    let deadlines = messaging::saga::deadlines_from_env();
+    messaging::lambda::run(saga_insurance_verified::SagaInsuranceVerifiedFn::new(
+        deadlines,
+    ))
+    .await
+}

@@ -1,0 +1,20 @@
+//! Lambda bootstrap of saga-sweeper (trigger: an EventBridge schedule).
+//! Env: as every function (`FunctionContext::from_env`), plus the saga deadlines
+//! (`messaging::saga::deadlines_from_env`).
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    messaging::lambda::init_tracing();
+    let ctx = &messaging::FunctionContext::from_env().await?;
+    let deadlines = &messaging::saga::deadlines_from_env();
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let compensated = saga_sweeper::sweep(ctx, deadlines, chrono::Utc::now()).await?;
+            tracing::info!(compensated, "sagas swept");
+            Ok::<_, Error>(serde_json::json!({ "compensated": compensated }))
+        },
+    ))
+    .await
+}

@@ -1,0 +1,294 @@
+//! send-confirmation: triggered by `notifications.commands.send` (SendConfirmation, sent by the
+//! booking saga); emails the patient a booking confirmation through SES v2 and emits
+//! ConfirmationSent (with SES's message id) through the outbox.
+//!
+//! # Exactly one email per saga
+//!
+//! An email cannot be rolled back, so the database transaction alone cannot make sending
+//! idempotent. Before calling SES, an attempt claims the saga in `confirmation_emails` with its
+//! own, immediately committed statement (not in the adapter's transaction), so the claim
+//! survives a rollback or a crash; only the attempt that inserted the claim calls SES, and every
+//! later attempt (a redelivery, a duplicate command) re-emits ConfirmationSent from the claim
+//! instead of sending again. In detail, inside the adapter's transaction:
+//!
+//! 1. The appointment is loaded `FOR SHARE`, so a concurrent cancellation waits until we are done.
+//!    A cancelled appointment gets no email and no event; an unknown one is a permanent error.
+//! 2. Claim the saga (`INSERT … ON CONFLICT DO NOTHING`, committed at once).
+//! 3. Won the claim: call SendEmail once (the SDK's own retries are off: a retried request could
+//!    deliver twice). Success: record SENT and the message id at once, and emit ConfirmationSent.
+//!    Failure where the email surely did not go out (SES answered with an error, or the request
+//!    failed before or while connecting): release the claim, so a retry sends. Failure with an
+//!    unknown outcome (timeout, a connection lost mid-request, an unreadable response): keep the
+//!    claim, as the email may have gone out, and report a transient failure.
+//! 4. The claim was taken: send nothing. Emit ConfirmationSent with the stored message id, or with
+//!    `"unknown"` when the earlier attempt never recorded one (it died or timed out during the
+//!    SES call, or is still in it), and mark the claim SENT.
+//!
+//! The one ambiguous case, an attempt that ends during the SES call, therefore favours "never
+//! two emails" over "always one": the patient may get no email, the saga still moves on, and
+//! the warning (ids only) lets an operator check SES.
+//!
+//! Patient name and email are PHI: logs and error texts carry appointment and saga ids only.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::config::retry::RetryConfig;
+use aws_sdk_sesv2::config::timeout::TimeoutConfig;
+use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use contract::{ConfirmationSent, SendConfirmation};
+use domain::{AppointmentId, AppointmentStatus, EventId, SagaId};
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
+use std::time::Duration;
+use store::notifications::{self, Claim, Confirmation};
+use store::outbox::{self, OutboxRecord};
+
+/// Environment variable naming the From address (a verified SES identity).
+pub const SENDER_ENV: &str = "CONFIRMATION_SENDER";
+pub const DEFAULT_SENDER: &str = "appointments@eyecare-callcenter.example";
+
+/// ConfirmationSent's message id when an earlier attempt's outcome was never recorded.
+const UNKNOWN_MESSAGE_ID: &str = "unknown";
+
+/// Upper bound of one SendEmail call, well inside the Lambda's timeout.
+const SES_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct SendConfirmationFn {
+    ses: aws_sdk_sesv2::Client,
+    sender: String,
+}
+
+impl SendConfirmationFn {
+    /// `sender` is the From address. The client is reconfigured for sending: no SDK retries (a
+    /// retried SendEmail may deliver twice; the event-source mapping retries instead) and a
+    /// bounded operation timeout.
+    pub fn new(ses: aws_sdk_sesv2::Client, sender: String) -> Self {
+        let config = ses
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(SES_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self {
+            ses: aws_sdk_sesv2::Client::from_conf(config),
+            sender,
+        }
+    }
+
+    /// Sends the email once; on failure, releases the claim when the email surely did not go
+    /// out. Returns SES's message id.
+    async fn send(
+        &self,
+        ctx: &FunctionContext,
+        saga_id: SagaId,
+        to: &str,
+        message: Message,
+    ) -> Result<Option<String>, HandlerError> {
+        let sent = self
+            .ses
+            .send_email()
+            .from_email_address(&self.sender)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await;
+        match sent {
+            Ok(output) => Ok(output.message_id),
+            Err(e) => {
+                let (not_sent, error) = failure(&e);
+                if not_sent {
+                    notifications::release(&ctx.pool, saga_id).await?;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The SES message for `email`, built before the claim so that a failure here claims nothing.
+fn message(email: Email) -> Result<Message, HandlerError> {
+    let text = |data: String| {
+        Content::builder()
+            .data(data)
+            .charset("UTF-8")
+            .build()
+            .map_err(|e| {
+                HandlerError::Permanent(format!("cannot build the confirmation email: {e}"))
+            })
+    };
+    Ok(Message::builder()
+        .subject(text(email.subject)?)
+        .body(Body::builder().text(text(email.body)?).build())
+        .build())
+}
+
+/// What a failed SendEmail means: whether the email surely did not go out, and the error to
+/// report. SES's own error messages can quote addresses (PHI): only its error code is kept.
+fn failure(e: &SdkError<SendEmailError>) -> (bool, HandlerError) {
+    match e {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown error");
+            let reason = format!("SES refused the confirmation email: {code}");
+            // Content, recipient or sender set-up that no retry of the same command can fix;
+            // everything else (throttling, quota, paused sending, SES faults) may pass later.
+            let permanent = matches!(
+                service.err(),
+                SendEmailError::BadRequestException(_)
+                    | SendEmailError::MessageRejected(_)
+                    | SendEmailError::MailFromDomainNotVerifiedException(_)
+                    | SendEmailError::NotFoundException(_)
+            );
+            let error = if permanent {
+                HandlerError::Permanent(reason)
+            } else {
+                HandlerError::Transient(reason)
+            };
+            (true, error)
+        }
+        SdkError::ConstructionFailure(_) => (
+            true,
+            HandlerError::Permanent(format!(
+                "cannot build the SES request: {}",
+                DisplayErrorContext(e)
+            )),
+        ),
+        SdkError::DispatchFailure(_) => (
+            never_reached_ses(e),
+            HandlerError::Transient(format!("SES unreachable: {}", DisplayErrorContext(e))),
+        ),
+        _ => (
+            false,
+            HandlerError::Transient(format!(
+                "SES outcome unknown, the email may have been sent: {}",
+                DisplayErrorContext(e)
+            )),
+        ),
+    }
+}
+
+/// Whether a dispatch failure happened before the request could reach SES: before the HTTP
+/// client was called (credentials, signing), or while connecting (DNS, TCP, TLS). A failure
+/// inside an HTTP exchange that had started (e.g. a connection reset) may follow SES receiving it.
+fn never_reached_ses(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .find_map(|e| e.downcast_ref::<hyper_util::client::legacy::Error>())
+        .is_none_or(hyper_util::client::legacy::Error::is_connect)
+}
+
+/// The confirmation email's subject and plain-text body.
+struct Email {
+    subject: String,
+    body: String,
+}
+
+/// Date and time in the clinic's zone, e.g. "Thursday, December 3, 2026" and "3:00 PM PST".
+fn compose(id: AppointmentId, c: &Confirmation) -> Email {
+    let local = c.scheduled_for.with_timezone(&c.time_zone);
+    let date = local.format("%A, %B %-d, %Y");
+    let time = local.format("%-I:%M %p %Z");
+    let clinic = &c.clinic_name;
+    Email {
+        subject: format!("Your eye exam at {clinic} on {date}"),
+        body: format!(
+            "Dear {patient},\n\n\
+             your appointment is booked.\n\n\
+             What:      {kind}\n\
+             When:      {date} at {time}\n\
+             Where:     {clinic}\n\
+             With:      {provider}\n\
+             Reference: {id}\n\n\
+             To cancel or change this appointment, call us and give your appointment reference {id}.\n\n\
+             {clinic}\n",
+            patient = c.patient_name,
+            kind = c.kind.label(),
+            provider = c.provider_name,
+        ),
+    }
+}
+
+/// Creates the SES email identity `sender` (which verifies it on moto); one that already
+/// exists is fine. The local stack calls this at start-up.
+pub async fn ensure_sender_identity(
+    ses: &aws_sdk_sesv2::Client,
+    sender: &str,
+) -> anyhow::Result<()> {
+    match ses
+        .create_email_identity()
+        .email_identity(sender)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot create the SES email identity {sender}: {}",
+            DisplayErrorContext(&e)
+        )),
+    }
+}
+
+#[async_trait]
+impl KafkaFunction for SendConfirmationFn {
+    const NAME: &'static str = "send-confirmation";
+    type Input = SendConfirmation;
+
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        cmd: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let (appointment_id, saga_id) = (cmd.appointment_id, cmd.saga_id);
+        let confirmation = notifications::load_for_confirmation(tx, appointment_id)
+            .await?
+            .ok_or(HandlerError::Permanent("no such appointment".into()))?;
+        if confirmation.saga_id != saga_id {
+            return Err(HandlerError::Permanent(
+                "the appointment belongs to another saga".into(),
+            ));
+        }
+        if confirmation.status == AppointmentStatus::Cancelled {
+            tracing::info!(%appointment_id, %saga_id, "appointment cancelled: no confirmation email");
+            return Ok(());
+        }
+        let message = message(compose(appointment_id, &confirmation))?;
+        let now = chrono::Utc::now();
+        let claim = notifications::claim(&ctx.pool, saga_id, appointment_id, now).await?;
+        let message_id = match claim {
+            Claim::Won => {
+                self.send(ctx, saga_id, &confirmation.patient_email, message)
+                    .await?
+            }
+            Claim::Taken { message_id } => {
+                if message_id.is_none() {
+                    tracing::warn!(%appointment_id, %saga_id, "an earlier attempt's confirmation email has an unknown outcome (check SES); not sending again");
+                } else {
+                    tracing::info!(%appointment_id, %saga_id, "confirmation email already sent; not sending again");
+                }
+                message_id
+            }
+        };
+        notifications::mark_sent(&ctx.pool, saga_id, message_id.as_deref(), now).await?;
+        let event = ConfirmationSent {
+            event_id: EventId::new(),
+            occurred_at: now,
+            appointment_id,
+            saga_id,
+            message_id: message_id.unwrap_or_else(|| UNKNOWN_MESSAGE_ID.to_owned()),
+        };
+        let record = OutboxRecord::encode(&ctx.registry, &event, Some(cmd.event_id)).await?;
+        outbox::append(tx, &[record]).await?;
+        Ok(())
+    }
+}

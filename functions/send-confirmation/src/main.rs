@@ -1,0 +1,13 @@
+//! Lambda bootstrap of send-confirmation (trigger: MSK event-source mapping). SES comes from the
+//! default AWS configuration (`AWS_ENDPOINT_URL` points it at moto locally); the From address
+//! from `CONFIRMATION_SENDER`.
+
+use send_confirmation::{SendConfirmationFn, DEFAULT_SENDER, SENDER_ENV};
+
+#[tokio::main]
+async fn main() -> Result<(), messaging::lambda::Error> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sender = std::env::var(SENDER_ENV).unwrap_or_else(|_| DEFAULT_SENDER.to_owned());
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    messaging::lambda::run(SendConfirmationFn::new(ses, sender)).await
+}

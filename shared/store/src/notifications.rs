@@ -1,0 +1,170 @@
+//! The booking confirmation email: what it says (the appointment with its clinic, provider and
+//! patient) and the one-email-per-saga claim in `confirmation_emails`. The claim is written only
+//! through the pool, each statement committed at once, never inside a caller's transaction: it
+//! must outlive a rollback or a crash of the attempt that made it (see send-confirmation).
+
+use crate::StoreError;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use domain::{AppointmentId, AppointmentStatus, AppointmentType, SagaId};
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Everything the confirmation email says, and the appointment's current status.
+#[derive(Clone)]
+pub struct Confirmation {
+    pub saga_id: SagaId,
+    pub status: AppointmentStatus,
+    pub kind: AppointmentType,
+    pub scheduled_for: DateTime<Utc>,
+    pub clinic_name: String,
+    pub time_zone: Tz,
+    pub provider_name: String,
+    pub patient_name: String,
+    pub patient_email: String,
+}
+
+/// Ids and status only: the patient's name and email are PHI and stay out of logs.
+impl std::fmt::Debug for Confirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confirmation")
+            .field("saga_id", &self.saga_id)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(FromRow)]
+struct Row {
+    saga_id: Uuid,
+    status: String,
+    r#type: String,
+    scheduled_for: DateTime<Utc>,
+    clinic_name: String,
+    time_zone: String,
+    provider_name: String,
+    patient_name: String,
+    patient_email: String,
+}
+
+impl TryFrom<Row> for Confirmation {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        Ok(Confirmation {
+            saga_id: SagaId(r.saga_id),
+            status: r
+                .status
+                .parse()
+                .map_err(|_| StoreError::Corrupt("unknown appointment status"))?,
+            kind: r
+                .r#type
+                .parse()
+                .map_err(|_| StoreError::Corrupt("unknown appointment type"))?,
+            scheduled_for: r.scheduled_for,
+            clinic_name: r.clinic_name,
+            time_zone: r
+                .time_zone
+                .parse()
+                .map_err(|_| StoreError::Corrupt("clinic time zone is not an IANA name"))?,
+            provider_name: r.provider_name,
+            patient_name: r.patient_name,
+            patient_email: r.patient_email,
+        })
+    }
+}
+
+/// The appointment's confirmation details. The appointment row is locked `FOR SHARE` for the
+/// rest of `tx`: a concurrent cancellation waits until the email is decided.
+pub async fn load_for_confirmation(
+    tx: &mut PgConnection,
+    id: AppointmentId,
+) -> Result<Option<Confirmation>, StoreError> {
+    let row = sqlx::query_as::<_, Row>(
+        "SELECT a.saga_id, a.status, a.type, a.scheduled_for, c.name AS clinic_name, c.time_zone,
+                pr.name AS provider_name, pa.name AS patient_name, pa.email AS patient_email
+         FROM appointments a
+         JOIN clinics c ON c.id = a.clinic_id
+         JOIN providers pr ON pr.id = a.provider_id
+         JOIN patients pa ON pa.id = a.patient_id
+         WHERE a.id = $1
+         FOR SHARE OF a",
+    )
+    .bind(id.0)
+    .fetch_optional(tx)
+    .await?;
+    row.map(Confirmation::try_from).transpose()
+}
+
+/// Who may send a saga's confirmation email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This attempt inserted the claim: it, and only it, sends.
+    Won,
+    /// An earlier attempt holds it; the provider's id for its email, when recorded (None: still
+    /// SENDING, or SENT with an unknown outcome).
+    Taken { message_id: Option<String> },
+}
+
+/// Claims the saga's confirmation email (committed at once).
+pub async fn claim(
+    pool: &PgPool,
+    saga_id: SagaId,
+    appointment_id: AppointmentId,
+    now: DateTime<Utc>,
+) -> Result<Claim, StoreError> {
+    loop {
+        let inserted = sqlx::query(
+            "INSERT INTO confirmation_emails (saga_id, appointment_id, status, claimed_at)
+             VALUES ($1, $2, 'SENDING', $3) ON CONFLICT (saga_id) DO NOTHING",
+        )
+        .bind(saga_id.0)
+        .bind(appointment_id.0)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Claim::Won);
+        }
+        let existing: Option<Option<String>> =
+            sqlx::query_scalar("SELECT message_id FROM confirmation_emails WHERE saga_id = $1")
+                .bind(saga_id.0)
+                .fetch_optional(pool)
+                .await?;
+        if let Some(message_id) = existing {
+            return Ok(Claim::Taken { message_id });
+        }
+        // The holder released it between our two statements (its email surely did not go
+        // out): claim again. Each pass needs another attempt's fresh claim and release.
+    }
+}
+
+/// Records that the saga's email went out (committed at once), with the provider's message id
+/// when known. A known id is never replaced by an unknown one.
+pub async fn mark_sent(
+    pool: &PgPool,
+    saga_id: SagaId,
+    message_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE confirmation_emails
+         SET status = 'SENT', message_id = COALESCE($2, message_id), sent_at = COALESCE(sent_at, $3)
+         WHERE saga_id = $1",
+    )
+    .bind(saga_id.0)
+    .bind(message_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives up a claim whose email surely did not go out (committed at once), so a retry sends it.
+pub async fn release(pool: &PgPool, saga_id: SagaId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM confirmation_emails WHERE saga_id = $1 AND status = 'SENDING'")
+        .bind(saga_id.0)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
