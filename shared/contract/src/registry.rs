@@ -113,6 +113,9 @@ pub enum DecodeError {
     Datum(#[from] ContractError),
     #[error("cannot fetch the writer schema: {0}")]
     Registry(#[source] RegistryError),
+    /// The datum fits the schema but holds a value no producer writes.
+    #[error("impossible record: {0}")]
+    Impossible(&'static str),
 }
 
 impl DecodeError {
@@ -123,7 +126,8 @@ impl DecodeError {
             DecodeError::Frame(_)
             | DecodeError::UnknownSchemaVersion(_)
             | DecodeError::InvalidWriterSchema(_)
-            | DecodeError::Datum(_) => false,
+            | DecodeError::Datum(_)
+            | DecodeError::Impossible(_) => false,
             DecodeError::Registry(e) => e.is_retryable(),
         }
     }
@@ -269,10 +273,16 @@ impl SchemaRegistry {
     }
 
     /// Decodes a framed record, resolving its writer schema version into the current `T`.
+    /// A record whose event id is the nil UUID (the idempotency key every consumer relies on)
+    /// is refused as impossible.
     pub async fn decode<T: Record>(&self, bytes: &[u8]) -> Result<T, DecodeError> {
         let (version_id, datum) = unframe(bytes)?;
         let writer = self.writer_schema(version_id).await?;
-        Ok(decode_datum::<T>(datum, &writer)?)
+        let record = decode_datum::<T>(datum, &writer)?;
+        if record.event_id().0.is_nil() {
+            return Err(DecodeError::Impossible("event_id is the nil UUID"));
+        }
+        Ok(record)
     }
 
     fn count_call(&self) {

@@ -225,6 +225,30 @@ async fn an_unknown_schema_version_is_permanent() {
 }
 
 #[tokio::test]
+async fn a_record_with_the_nil_event_id_is_impossible_and_permanent() {
+    let moto = Moto::start();
+    let reg = registry(&moto, "nil-event-id").await;
+    reg.register_all().await.expect("register");
+    let mut record = send_confirmation();
+    record.event_id = EventId(Uuid::nil());
+    let framed = reg.encode(&record).await.expect("schema-valid");
+    let err = reg
+        .decode::<SendConfirmation>(&framed)
+        .await
+        .expect_err("impossible");
+    assert!(matches!(err, DecodeError::Impossible(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    record.event_id = EventId::new();
+    let valid = reg.encode(&record).await.expect("encode");
+    assert_eq!(
+        reg.decode::<SendConfirmation>(&valid)
+            .await
+            .expect("decode"),
+        record
+    );
+}
+
+#[tokio::test]
 async fn a_bad_frame_is_permanent_and_costs_no_registry_call() {
     let moto = Moto::start();
     let reg = registry(&moto, "bad-frame").await;
