@@ -4,15 +4,18 @@
 //! database with publish-after-commit. Waits poll with deadlines.
 
 use crate::support::*;
+use chrono::{Duration, NaiveDate, Weekday};
 use domain::saga::SagaDeadlines;
 use domain::AppointmentId;
+use futures::StreamExt;
 use local::functions::InProcessInvoker;
 use local::stack::{start_pipeline, template_path, Invocation, Pipeline};
 use messaging::{FunctionContext, Publisher};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use send_confirmation::{ensure_sender_identity, SendConfirmationFn, DEFAULT_SENDER};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration as StdDuration;
 
@@ -24,6 +27,14 @@ pub struct Stack {
     pub functions: InProcessInvoker,
     pub api: TestApi,
     pub tansu: testkit::Tansu,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("bootstrap", &self.tansu.bootstrap)
+            .finish_non_exhaustive()
+    }
 }
 
 fn fast() -> esm::RuntimeOptions {
@@ -73,7 +84,27 @@ pub async fn emails(id: AppointmentId) -> Vec<Value> {
         .collect()
 }
 
+/// Every email the shared moto accepted, counted per appointment reference.
+pub async fn sent_per_appointment() -> HashMap<AppointmentId, usize> {
+    let mut sent = HashMap::new();
+    for message in sent_emails().await {
+        let body = message["body"].as_str().unwrap_or_default();
+        let reference = body
+            .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+            .find_map(|word| word.parse::<uuid::Uuid>().ok());
+        if let Some(id) = reference {
+            *sent.entry(AppointmentId(id)).or_default() += 1;
+        }
+    }
+    sent
+}
+
 pub async fn stack(pool: PgPool) -> Stack {
+    stack_with(pool, confirmation_function().await).await
+}
+
+/// The stack with this send-confirmation (e.g. one whose SES endpoint a test takes down).
+pub async fn stack_with(pool: PgPool, send_confirmation: SendConfirmationFn) -> Stack {
     let tansu = testkit::Tansu::start();
     let mut api = test_api(pool.clone()).await;
     let publisher = Publisher::new(pool.clone(), &tansu.bootstrap).expect("publisher");
@@ -84,13 +115,14 @@ pub async fn stack(pool: PgPool) -> Stack {
             publisher: Some(publisher.clone()),
         },
         deadlines: SagaDeadlines::default(),
-        send_confirmation: confirmation_function().await,
+        send_confirmation,
     };
-    api.app = api::app(api::AppState {
-        pool: functions.ctx.pool.clone(),
-        registry: functions.ctx.registry.clone(),
-        publisher: Some(publisher),
-    });
+    api.app = api::app(app_state(
+        functions.ctx.pool.clone(),
+        functions.ctx.registry.clone(),
+        Some(publisher),
+        &api.issuer,
+    ));
     let producer = messaging::publisher::producer_config(&tansu.bootstrap)
         .create()
         .expect("producer");
@@ -124,6 +156,11 @@ impl Stack {
     /// Stops the pipeline abruptly (as a crash would: uncommitted work is redelivered) and
     /// starts it again; also the first start.
     pub async fn restart_pipeline(&mut self) {
+        self.restart_pipeline_with(&Invocation::InProcess).await;
+    }
+
+    /// Like [`Stack::restart_pipeline`], reaching the functions through `invocation`.
+    pub async fn restart_pipeline_with(&mut self, invocation: &Invocation) {
         self.pipeline = None;
         self.pipeline = Some(
             start_pipeline(
@@ -131,7 +168,7 @@ impl Stack {
                 &self.tansu.bootstrap,
                 &template_path(),
                 3,
-                &Invocation::InProcess,
+                invocation,
                 fast(),
             )
             .await
@@ -141,6 +178,10 @@ impl Stack {
 
     fn pipeline(&self) -> &Pipeline {
         self.pipeline.as_ref().expect("a running pipeline")
+    }
+
+    pub fn runtime(&self) -> std::sync::Arc<esm::Runtime> {
+        self.pipeline().runtime.clone()
     }
 
     /// Records `function` has processed since the pipeline (re)started.
@@ -189,4 +230,73 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
 pub async fn count(pool: &PgPool, sql: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.expect("count");
     n
+}
+
+/// Waits until the relay (or publish-after-commit) has published every outbox row.
+pub async fn all_published(stack: &Stack) {
+    let pool = &stack.api.pool;
+    eventually(60, "every outbox row published", || async {
+        (count(
+            pool,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        )
+        .await
+            == 0)
+            .then_some(())
+    })
+    .await;
+}
+
+/// Tuesday to Friday of the next two weeks, when every demo clinic is open 10:00–17:00.
+fn open_days() -> Vec<NaiveDate> {
+    let tuesday = next(Weekday::Tue);
+    [0, 1, 2, 3, 7, 8, 9, 10]
+        .into_iter()
+        .map(|d| tuesday + Duration::days(d))
+        .collect()
+}
+
+/// Booking requests: each one's demo patient number and request body.
+pub type Bookings = Vec<(u128, Value)>;
+
+/// `n` ROUTINE exam bookings, one hour apart per provider (so the double-booking rule is not
+/// what is exercised) and cycling through the demo patients.
+pub fn spread_bookings(n: usize) -> Bookings {
+    let mut slots = Vec::new();
+    for day in open_days() {
+        for hour in 10..16 {
+            for clinic in store::demo::clinics() {
+                for provider in &clinic.providers {
+                    slots.push((clinic.id, provider.id, format!("{day}T{hour}:00")));
+                }
+            }
+        }
+    }
+    assert!(slots.len() >= n, "only {} distinct slots", slots.len());
+    slots
+        .into_iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, (clinic, provider, at))| {
+            let patient = 1 + (i as u128) % store::demo::PATIENTS;
+            let body = json!({
+                "clinicId": clinic.to_string(), "patientId": patient_id(patient).to_string(),
+                "providerId": provider.to_string(), "dateTime": at, "type": "ROUTINE"
+            });
+            (patient, body)
+        })
+        .collect()
+}
+
+/// Books [`spread_bookings`] through the API, 32 at a time; each must be accepted. Returns each
+/// booking's demo patient number and appointment.
+pub async fn book_spread(stack: &Stack, n: usize) -> Vec<(u128, AppointmentId)> {
+    let bodies = spread_bookings(n);
+    let booked: Vec<(u128, AppointmentId)> = futures::stream::iter(bodies)
+        .map(|(patient, body)| async move { (patient, book(&stack.api, &body).await.0) })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert_eq!(booked.len(), n);
+    booked
 }

@@ -1,13 +1,19 @@
 //! Test support: the API router on a test database with demo data and a registry on moto.
 
+use aws_lambda_events::event::kafka::KafkaEvent;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
+use base64::Engine;
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use http_body_util::BodyExt;
+use serde_json::json;
 use serde_json::Value;
 use sqlx::PgPool;
 use tower::ServiceExt;
+
+pub use local::auth::{demo_agents, DemoAgent, LocalIssuer};
+use std::sync::Arc;
 
 pub use store::demo::{clinic_id, patient_id, provider_id};
 
@@ -16,11 +22,38 @@ pub const BAYVIEW: u128 = 1;
 /// Hudson Vision Center: New York, Mon–Fri 09:00–17:00, providers 4–5.
 pub const HUDSON: u128 = 2;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TestApi {
     pub app: Router,
     pub pool: PgPool,
     pub registry: contract::SchemaRegistry,
+    /// Signs the tests' tokens; the API trusts its key.
+    pub issuer: Arc<LocalIssuer>,
+    /// Sent with every request unless a test says otherwise: the demo supervisor (every clinic).
+    pub token: String,
+}
+
+/// The demo agent with this id.
+pub fn agent(id: &str) -> DemoAgent {
+    demo_agents()
+        .into_iter()
+        .find(|a| a.agent_id == id)
+        .expect("demo agent")
+}
+
+/// The API state on `pool` with `registry`, trusting `issuer`'s tokens.
+pub fn app_state(
+    pool: PgPool,
+    registry: contract::SchemaRegistry,
+    publisher: Option<messaging::Publisher>,
+    issuer: &LocalIssuer,
+) -> api::AppState {
+    api::AppState {
+        pool,
+        registry,
+        publisher,
+        auth: Arc::new(issuer.verifier().expect("verifier")),
+    }
 }
 
 #[derive(Debug)]
@@ -57,15 +90,15 @@ pub async fn test_api(pool: PgPool) -> TestApi {
         .await
         .expect("seed demo data");
     let registry = testkit::registry().await;
-    let app = api::app(api::AppState {
-        pool: pool.clone(),
-        registry: registry.clone(),
-        publisher: None,
-    });
+    let issuer = Arc::new(LocalIssuer::generate("https://auth.test.example").expect("issuer"));
+    let app = api::app(app_state(pool.clone(), registry.clone(), None, &issuer));
+    let token = issuer.token_for(&agent("supervisor-sam")).expect("token");
     TestApi {
         app,
         pool,
         registry,
+        issuer,
+        token,
     }
 }
 
@@ -77,7 +110,23 @@ impl TestApi {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
+        self.request_as(Some(&self.token), method, uri, content_type, body)
+            .await
+    }
+
+    /// A request with `token` as its bearer token (None: no Authorization header).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
         }
@@ -225,4 +274,30 @@ pub fn appointment_created(
         r#type: domain::AppointmentType::Routine,
         notes: None,
     }
+}
+
+/// An AWS `KafkaEvent` with the given (topic, partition, offset, value) records.
+pub fn kafka_event(records: &[(&str, i64, i64, Vec<u8>)]) -> KafkaEvent {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut grouped = serde_json::Map::new();
+    for (topic, partition, offset, value) in records {
+        let entry = grouped
+            .entry(format!("{topic}-{partition}"))
+            .or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({
+                "topic": topic, "partition": partition, "offset": offset,
+                "timestamp": 1_700_000_000_000_i64, "timestampType": "CREATE_TIME",
+                "key": b64(b"key"), "value": b64(value),
+                "headers": [{"event_type": [84, 101, 115, 116]}]
+            }));
+        }
+    }
+    serde_json::from_value(json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/local",
+        "bootstrapServers": "127.0.0.1:9092",
+        "records": grouped
+    }))
+    .expect("AWS-shaped Kafka event")
 }

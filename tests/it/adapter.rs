@@ -3,8 +3,6 @@
 //! transient failures reported for retry, arrival order irrelevant to the read model.
 
 use crate::support::*;
-use aws_lambda_events::event::kafka::KafkaEvent;
-use base64::Engine;
 use chrono::{Duration, Utc, Weekday};
 use contract::{AppointmentConfirmed, AppointmentCreated, Record, ScheduleAppointment};
 use domain::{AppointmentId, AppointmentType, EventId, SagaId};
@@ -13,32 +11,6 @@ use project_appointments::ProjectAppointmentsFn;
 use schedule_appointment::ScheduleAppointmentFn;
 use serde_json::json;
 use sqlx::PgPool;
-
-/// An AWS `KafkaEvent` with the given (topic, partition, offset, value) records.
-pub fn kafka_event(records: &[(&str, i64, i64, Vec<u8>)]) -> KafkaEvent {
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut grouped = serde_json::Map::new();
-    for (topic, partition, offset, value) in records {
-        let entry = grouped
-            .entry(format!("{topic}-{partition}"))
-            .or_insert_with(|| json!([]));
-        if let Some(list) = entry.as_array_mut() {
-            list.push(json!({
-                "topic": topic, "partition": partition, "offset": offset,
-                "timestamp": 1_700_000_000_000_i64, "timestampType": "CREATE_TIME",
-                "key": b64(b"key"), "value": b64(value),
-                "headers": [{"event_type": [84, 101, 115, 116]}]
-            }));
-        }
-    }
-    serde_json::from_value(json!({
-        "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/local",
-        "bootstrapServers": "127.0.0.1:9092",
-        "records": grouped
-    }))
-    .expect("AWS-shaped Kafka event")
-}
 
 async fn context(pool: &PgPool) -> FunctionContext {
     store::demo::seed(pool, Utc::now().date_naive())

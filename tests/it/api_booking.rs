@@ -260,11 +260,21 @@ async fn unknown_fields_wrong_media_type_and_broken_json_are_refused(pool: PgPoo
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
-async fn unknown_clinic_patient_or_provider_is_404(pool: PgPool) {
+async fn unknown_clinic_patient_or_provider_is_refused(pool: PgPool) {
     let api = test_api(pool).await;
     let date_time = local(next(Weekday::Thu), "10:00");
+    // No agent works for an unknown clinic.
+    let unknown_clinic = api
+        .post("/api/v1/appointments", &booking(99, 3, &date_time))
+        .await;
+    assert_eq!(
+        unknown_clinic.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        unknown_clinic.body
+    );
+    assert_eq!(unknown_clinic.error_fields(), ["clinicId"]);
     let cases = [
-        ("clinicId", booking(99, 3, &date_time)),
         ("patientId", booking(BAYVIEW, 999, &date_time)),
         ("providerId", {
             // Provider 4 works at Hudson, not at Bayview.

@@ -316,3 +316,44 @@ async fn openapi_documents_every_route_and_unknown_routes_are_problem_404(pool: 
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.content_type(), "application/problem+json");
 }
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn patient_search_matches_names_and_returns_no_contact_details(pool: PgPool) {
+    let api = test_api(pool).await;
+    let patients = store::demo::patients(Utc::now().date_naive());
+    let wanted = &patients[2];
+    let fragment: String = wanted
+        .name
+        .chars()
+        .skip(1)
+        .take(4)
+        .collect::<String>()
+        .to_uppercase();
+    let reply = api
+        .get(&format!(
+            "/api/v1/patients?q={}&size=50",
+            fragment.replace(' ', "%20")
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let matches = reply.body.as_array().expect("array");
+    let expected = patients
+        .iter()
+        .filter(|p| p.name.to_uppercase().contains(&fragment))
+        .count();
+    assert_eq!(matches.len(), expected);
+    assert!(matches
+        .iter()
+        .any(|m| m["patientId"] == wanted.id.to_string() && m["name"] == wanted.name));
+    for m in matches {
+        let keys: Vec<&String> = m.as_object().expect("object").keys().collect();
+        assert_eq!(keys, vec!["name", "patientId"], "only id and name");
+    }
+    // LIKE wildcards are taken literally.
+    let wildcard = api.get("/api/v1/patients?q=%25%25").await;
+    assert_eq!(wildcard.body.as_array().map(Vec::len), Some(0));
+    for query in ["q=a", "", "q=ab&size=0", "q=ab&size=51", "q=ab&email=x"] {
+        let refused = api.get(&format!("/api/v1/patients?{query}")).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{query}");
+    }
+}

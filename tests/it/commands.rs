@@ -2,7 +2,6 @@
 //! on an appointment booked through the API: valid transitions change the row and emit their
 //! event; refused ones change nothing; a redelivered command is applied once.
 
-use crate::adapter::kafka_event;
 use crate::support::*;
 use cancel_appointment::CancelAppointmentFn;
 use chrono::Utc;

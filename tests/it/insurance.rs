@@ -1,7 +1,6 @@
 //! verify-insurance through the handler adapter: each demo policy kind gives the right outcome
 //! as an outbox record caused by the command.
 
-use crate::adapter::kafka_event;
 use crate::support::*;
 use chrono::{Duration, Utc};
 use contract::{InsuranceFailed, InsuranceVerified, Record, VerifyInsurance};

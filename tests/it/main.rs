@@ -2,15 +2,20 @@
 //! Each test gets its own fresh PostgreSQL database from `#[sqlx::test]` (DATABASE_URL names
 //! the server) with the store's migrations applied.
 
+use clinic_tests::{stack, support};
+
 mod adapter;
 mod api_booking;
+mod api_calls;
 mod api_commands;
 mod api_read;
+mod auth;
 mod commands;
+mod hostile;
 mod insurance;
+mod metrics;
 mod notifications;
 mod pipeline;
+mod rebuild;
 mod saga;
-mod stack;
-mod support;
 mod template;

@@ -3,7 +3,6 @@
 //! cancelled or unreachable. moto is shared by every test in the process, so each test only
 //! looks at the emails that carry its own appointment reference.
 
-use crate::adapter::kafka_event;
 use crate::stack::{confirmation_function as function, emails, ses_at};
 use crate::support::*;
 use chrono::{Datelike, Duration, Month, TimeZone, Utc, Weekday};

@@ -5,11 +5,12 @@
 //! are stored together; after commit the outbox rows are published (or left to the relay).
 //! A transition the domain refuses changes nothing and answers 409 with the current status.
 //!
-//! Who asked: there is no authentication yet. The agent's identity will come from the JWT
-//! bearer token (a later issue); until then nothing beyond what `apply_command` stores is
-//! recorded.
+//! Who asked: the agent of the bearer token, who must work for the appointment's clinic (an
+//! appointment elsewhere answers 404, as an unknown one does). The agent's id is logged with
+//! the outcome; the records themselves do not carry it.
 
 use crate::appointments::path_uuid;
+use crate::auth::Agent;
 use crate::extract::{OptionalStrictJson, StrictJson};
 use crate::problem::{ApiError, FieldError, Problem};
 use crate::AppState;
@@ -134,29 +135,34 @@ fn refused(error: DomainError) -> ApiError {
 /// Applies `command` in one transaction, commits, then publishes the outbox rows.
 async fn run(
     state: &AppState,
+    agent: &Agent,
     id: AppointmentId,
     command: AppointmentCommand,
 ) -> Result<(AppointmentStatus, i32), ApiError> {
+    // An appointment never moves to another clinic, so checking before the transaction holds.
+    agent.reveal(
+        store::appointments::clinic_of(&state.pool, id).await?,
+        "appointment",
+    )?;
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
     let outcome = apply_command(&mut tx, &state.registry, id, command, None, Utc::now()).await?;
     let (status, version) = match outcome {
         CommandOutcome::Applied { status, version } => (status, version),
         CommandOutcome::Refused(error) => {
-            tracing::info!(appointment_id = %id, %error, "appointment command refused");
+            tracing::info!(appointment_id = %id, agent = %agent.id, %error, "appointment command refused");
             tx.rollback().await.map_err(store::StoreError::from)?;
             return Err(refused(error));
         }
     };
     tx.commit().await.map_err(store::StoreError::from)?;
     messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
-    tracing::info!(appointment_id = %id, %status, version, "appointment command applied");
+    tracing::info!(appointment_id = %id, agent = %agent.id, %status, version, "appointment command applied");
     Ok((status, version))
 }
 
 /// Cancel an appointment that has not ended yet (any status but COMPLETED or CANCELLED).
 ///
-/// Stores the new status and the AppointmentCancelled event in one transaction. The agent who
-/// cancelled will be taken from the JWT once authentication exists; nothing else is recorded.
+/// Stores the new status and the AppointmentCancelled event in one transaction.
 #[utoipa::path(
     post,
     path = "/api/v1/appointments/{id}/cancel",
@@ -166,20 +172,22 @@ async fn run(
     responses(
         (status = 200, description = "Cancelled", body = AppointmentCommandResult),
         (status = 400, description = "Invalid id or reason", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown appointment", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already completed or already cancelled; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn cancel_appointment(
     State(state): State<AppState>,
+    agent: Agent,
     Path(id): Path<String>,
     StrictJson(body): StrictJson<CancelAppointmentRequest>,
 ) -> Result<Json<AppointmentCommandResult>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
     let reason = body.validate()?;
     let cancel_reason = reason.as_str().to_owned();
-    let (status, version) = run(&state, id, AppointmentCommand::Cancel { reason }).await?;
+    let (status, version) = run(&state, &agent, id, AppointmentCommand::Cancel { reason }).await?;
     Ok(Json(AppointmentCommandResult {
         appointment_id: id.0,
         status: status.as_str().to_owned(),
@@ -191,7 +199,7 @@ pub async fn cancel_appointment(
 /// Mark a CONFIRMED appointment as completed (the exam took place).
 ///
 /// Stores the new status and the AppointmentCompleted event in one transaction. The body may be
-/// empty or `{}`. The agent will be taken from the JWT once authentication exists.
+/// empty or `{}`.
 #[utoipa::path(
     post,
     path = "/api/v1/appointments/{id}/complete",
@@ -201,17 +209,19 @@ pub async fn cancel_appointment(
     responses(
         (status = 200, description = "Completed", body = AppointmentCommandResult),
         (status = 400, description = "Invalid id or body", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown appointment", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not confirmed yet, cancelled or already completed; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn complete_appointment(
     State(state): State<AppState>,
+    agent: Agent,
     Path(id): Path<String>,
     OptionalStrictJson(_body): OptionalStrictJson<CompleteAppointmentRequest>,
 ) -> Result<Json<AppointmentCommandResult>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
-    let (status, version) = run(&state, id, AppointmentCommand::Complete).await?;
+    let (status, version) = run(&state, &agent, id, AppointmentCommand::Complete).await?;
     Ok(Json(AppointmentCommandResult {
         appointment_id: id.0,
         status: status.as_str().to_owned(),

@@ -1,5 +1,6 @@
 //! Appointment routes: book (write side, 202 + saga), list and read (the read model).
 
+use crate::auth::Agent;
 use crate::extract::{StrictJson, StrictQuery};
 use crate::problem::{ApiError, FieldError, Problem};
 use crate::AppState;
@@ -173,6 +174,8 @@ impl From<BookingError> for ApiError {
     responses(
         (status = 202, description = "Accepted; the saga is running", body = BookingAccepted),
         (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown clinic, patient or provider", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "In the past or outside opening hours", body = Problem, content_type = "application/problem+json"),
@@ -180,15 +183,17 @@ impl From<BookingError> for ApiError {
 )]
 pub async fn book_appointment(
     State(state): State<AppState>,
+    agent: Agent,
     StrictJson(body): StrictJson<BookAppointmentRequest>,
 ) -> Result<Response, ApiError> {
     let request = body.validate()?;
+    agent.require(request.clinic_id, "clinicId")?;
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
     let scheduled =
         booking::schedule_appointment(&mut tx, &state.registry, request, Utc::now()).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
     messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
-    tracing::info!(appointment_id = %scheduled.appointment_id, saga_id = %scheduled.saga_id, "appointment booked");
+    tracing::info!(appointment_id = %scheduled.appointment_id, saga_id = %scheduled.saga_id, agent = %agent.id, "appointment booked");
     let location = format!("/api/v1/appointments/{}", scheduled.appointment_id);
     let body = BookingAccepted {
         appointment_id: scheduled.appointment_id.0,
@@ -342,7 +347,7 @@ pub struct ListParams {
     pub to: Option<String>,
 }
 
-fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .ok()
@@ -354,7 +359,7 @@ fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
 }
 
 impl ListParams {
-    fn validate(&self) -> Result<(SummaryFilter, i64, i64), ApiError> {
+    fn validate(&self, agent: &Agent) -> Result<(SummaryFilter, i64, i64), ApiError> {
         let mut errors = Vec::new();
         let mut number =
             |value: &Option<String>, field: &str, min: i64, max: i64, default: i64| match value {
@@ -390,9 +395,16 @@ impl ListParams {
         let from = instant(&self.from, "from");
         let to = instant(&self.to, "to");
         if errors.is_empty() {
+            let clinics = match clinic_id {
+                Some(clinic) => {
+                    agent.require(clinic, "clinicId")?;
+                    vec![clinic]
+                }
+                None => agent.clinics.clone(),
+            };
             Ok((
                 SummaryFilter {
-                    clinic_id,
+                    clinics,
                     status,
                     from,
                     to,
@@ -416,7 +428,7 @@ pub struct AppointmentPage {
     pub total_pages: i64,
 }
 
-/// Appointments from the read model, most recently booked first.
+/// Appointments at the agent's clinics from the read model, most recently booked first.
 #[utoipa::path(
     get,
     path = "/api/v1/appointments",
@@ -425,13 +437,16 @@ pub struct AppointmentPage {
     responses(
         (status = 200, body = AppointmentPage),
         (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_appointments(
     State(state): State<AppState>,
+    agent: Agent,
     StrictQuery(params): StrictQuery<ListParams>,
 ) -> Result<Json<AppointmentPage>, ApiError> {
-    let (filter, page, size) = params.validate()?;
+    let (filter, page, size) = params.validate(&agent)?;
     let (items, total) = read_model::list_summaries(&state.pool, &filter, page, size).await?;
     Ok(Json(AppointmentPage {
         items: items.into_iter().map(AppointmentView::from).collect(),
@@ -454,11 +469,13 @@ pub(crate) fn path_uuid(raw: &str, field: &str) -> Result<Uuid, ApiError> {
     params(("id" = Uuid, Path, description = "Appointment id")),
     responses(
         (status = 200, body = AppointmentDetail),
-        (status = 404, description = "Unknown (or not yet projected) appointment", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown (or not yet projected) appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_appointment(
     State(state): State<AppState>,
+    agent: Agent,
     Path(id): Path<String>,
 ) -> Result<Json<AppointmentDetail>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
@@ -468,6 +485,7 @@ pub async fn get_appointment(
             what: "appointment",
             field: None,
         })?;
+    agent.reveal(summary.clinic_id.map(ClinicId), "appointment")?;
     let saga = match summary.saga_id {
         Some(saga_id) => saga_view(&state, SagaId(saga_id)).await?,
         None => None,

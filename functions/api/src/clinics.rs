@@ -1,6 +1,7 @@
 //! Clinic routes: the clinic list (hours, providers) and free slots per provider for a day.
 
 use crate::appointments::path_uuid;
+use crate::auth::Agent;
 use crate::extract::StrictQuery;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -87,9 +88,16 @@ impl From<Clinic> for ClinicView {
 #[utoipa::path(get, path = "/api/v1/clinics", tag = "clinics", responses((status = 200, body = Vec<ClinicView>)))]
 pub async fn list_clinics(
     State(state): State<AppState>,
+    agent: Agent,
 ) -> Result<Json<Vec<ClinicView>>, ApiError> {
     let clinics = catalog::list_clinics(&state.pool).await?;
-    Ok(Json(clinics.into_iter().map(ClinicView::from).collect()))
+    Ok(Json(
+        clinics
+            .into_iter()
+            .filter(|c| agent.works_for(c.id))
+            .map(ClinicView::from)
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -148,10 +156,12 @@ pub struct Availability {
 )]
 pub async fn availability(
     State(state): State<AppState>,
+    agent: Agent,
     Path(id): Path<String>,
     StrictQuery(params): StrictQuery<AvailabilityParams>,
 ) -> Result<Json<Availability>, ApiError> {
     let id = ClinicId(path_uuid(&id, "id")?);
+    agent.reveal(Some(id), "clinic")?;
     let date = match params.date.as_deref() {
         None => return Err(ApiError::invalid("date", "is required")),
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")

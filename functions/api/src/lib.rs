@@ -5,8 +5,12 @@
 
 pub mod appointment_commands;
 pub mod appointments;
+pub mod auth;
+pub mod calls;
 pub mod clinics;
 pub mod extract;
+pub mod metrics;
+pub mod patients;
 pub mod problem;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -16,6 +20,7 @@ use contract::SchemaRegistry;
 use problem::ApiError;
 use serde::Serialize;
 use sqlx::PgPool;
+use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,6 +32,8 @@ pub struct AppState {
     pub registry: SchemaRegistry,
     /// Publishes a booking's outbox rows right after commit; None leaves them to the relay.
     pub publisher: Option<messaging::Publisher>,
+    /// Checks every request's bearer token.
+    pub auth: Arc<auth::Verifier>,
 }
 
 /// Settings read from the environment once.
@@ -36,15 +43,21 @@ pub struct Config {
     pub registry_name: String,
     pub db_max_connections: u32,
     pub kafka_bootstrap: Option<String>,
+    /// The identity provider whose tokens the API accepts.
+    pub auth_issuer: String,
+    pub auth_audience: String,
+    pub auth_jwks_url: String,
 }
 
 impl Config {
     /// `DATABASE_URL` (required), `SCHEMA_REGISTRY_NAME` (default `clinic-scheduling`),
     /// `DB_MAX_CONNECTIONS` (default 5: a Lambda instance serves one request at a time),
-    /// `KAFKA_BOOTSTRAP_SERVERS` (optional: publish bookings right after commit).
+    /// `KAFKA_BOOTSTRAP_SERVERS` (optional: publish bookings right after commit), and the token
+    /// issuer: `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_JWKS_URL` (all required).
     pub fn from_env() -> anyhow::Result<Self> {
-        let database_url = std::env::var("DATABASE_URL")
-            .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
+        let required =
+            |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
+        let database_url = required("DATABASE_URL")?;
         let registry_name = std::env::var("SCHEMA_REGISTRY_NAME")
             .unwrap_or_else(|_| contract::DEFAULT_REGISTRY_NAME.to_owned());
         let db_max_connections = match std::env::var("DB_MAX_CONNECTIONS") {
@@ -58,17 +71,48 @@ impl Config {
             registry_name,
             db_max_connections,
             kafka_bootstrap: std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok(),
+            auth_issuer: required("AUTH_ISSUER")?,
+            auth_audience: required("AUTH_AUDIENCE")?,
+            auth_jwks_url: required("AUTH_JWKS_URL")?,
         })
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerAuth),
     info(title = "Optometry call center scheduling API", version = "1.0.0",
-         description = "Book, list, inspect, cancel and complete eye-exam appointments. Errors are RFC 7807 problem+json."),
-    tags((name = "appointments"), (name = "clinics"), (name = "health"))
+         description = "Book, list, inspect, cancel and complete eye-exam appointments; calls and metrics. Every route but health and this document needs a bearer JWT. Errors are RFC 7807 problem+json."),
+    tags((name = "appointments"), (name = "clinics"), (name = "patients"), (name = "calls"), (name = "metrics"), (name = "health"))
 )]
 struct ApiDoc;
+
+/// Declares the bearer JWT every route needs (health overrides it).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -76,7 +120,7 @@ pub struct Health {
 }
 
 /// Liveness plus a database round trip.
-#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", security(()),
     responses((status = 200, body = Health), (status = 503, body = problem::Problem, content_type = "application/problem+json")))]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     sqlx::query("SELECT 1")
@@ -98,6 +142,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(appointment_commands::complete_appointment))
         .routes(routes!(clinics::list_clinics))
         .routes(routes!(clinics::availability))
+        .routes(routes!(metrics::get_metrics))
+        .routes(routes!(calls::start_call))
+        .routes(routes!(calls::end_call))
+        .routes(routes!(patients::search_patients))
         .routes(routes!(health))
         .split_for_parts()
 }
@@ -107,7 +155,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().1
 }
 
-/// The one Router.
+/// The one Router. Every route but [`auth::PUBLIC_PATHS`] requires a bearer token.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = routes();
     router
@@ -122,10 +170,14 @@ pub fn app(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
 }
 
-/// Builds the state from config: the pool and the registry client, once.
+/// Builds the state from config (the pool, the registry client and the token verifier), once.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let pool = store::connect(
         &config.database_url,
@@ -144,5 +196,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         pool,
         registry,
         publisher,
+        auth: Arc::new(auth::Verifier::new(
+            &config.auth_issuer,
+            &config.auth_audience,
+            auth::KeySource::Url(config.auth_jwks_url.clone()),
+        )?),
     })
 }

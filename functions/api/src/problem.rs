@@ -45,6 +45,10 @@ pub struct Problem {
 pub enum ApiError {
     /// 400: the request is malformed or fails validation.
     Invalid(Vec<FieldError>),
+    /// 401: no bearer token, or one that is not valid (the reason, never the token's content).
+    Unauthorized(&'static str),
+    /// 403: the caller named a clinic they do not work for.
+    Forbidden { field: &'static str },
     /// 404: the named thing does not exist (or the caller may not know it does).
     NotFound {
         what: &'static str,
@@ -94,6 +98,20 @@ impl ApiError {
                     errors,
                 )
             }
+            ApiError::Unauthorized(reason) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+                format!("Sign in again: {reason}."),
+                vec![],
+            ),
+            ApiError::Forbidden { field } => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not one of your clinics",
+                "You can only see and change the clinics you work for.".to_owned(),
+                vec![FieldError::new(field, "is not one of your clinics")],
+            ),
             ApiError::NotFound { what, field } => (
                 StatusCode::NOT_FOUND,
                 "not-found",
@@ -174,6 +192,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -8,6 +8,7 @@ pub mod appointment_type;
 pub mod clinic;
 pub mod ids;
 pub mod insurance;
+pub mod metrics;
 pub mod saga;
 pub mod values;
 

@@ -46,4 +46,8 @@ pub enum EsmError {
     TopicsMissing(String),
     #[error("no enabled mapping for function `{0}`")]
     UnknownFunction(String),
+    #[error("the mappings of `{0}` must be paused first")]
+    NotPaused(String),
+    #[error("a runtime task failed: {0}")]
+    Task(String),
 }

@@ -174,6 +174,24 @@ impl MappingState {
         }
     }
 
+    /// Commits, for the mapping's group, the low watermark of every partition (blocking).
+    fn commit_earliest(&self) -> Result<(), EsmError> {
+        const TIMEOUT: Duration = Duration::from_secs(5);
+        let topic = self.mapping.topic.as_str();
+        let metadata = self.monitor.fetch_metadata(Some(topic), TIMEOUT)?;
+        let mut earliest = TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, _) = self
+                .monitor
+                .fetch_watermarks(topic, partition.id(), TIMEOUT)?;
+            earliest.add_partition_offset(topic, partition.id(), Offset::Offset(low))?;
+        }
+        self.monitor.commit(&earliest, CommitMode::Sync)?;
+        tracing::info!(function = %self.mapping.function, topic, group = %self.mapping.consumer_group_id,
+            "consumer group rewound to the earliest offsets");
+        Ok(())
+    }
+
     /// Asks the broker for the group's committed offsets and the high watermarks (blocking).
     fn measure_lag(&self) -> Result<Vec<PartitionStatus>, KafkaError> {
         const TIMEOUT: Duration = Duration::from_secs(5);
@@ -325,6 +343,42 @@ impl Runtime {
             state.paused.send_replace(false);
         }
         Ok(())
+    }
+
+    /// Moves the consumer groups of `function`'s mappings back to the earliest offset still
+    /// in each partition, so that after [`Runtime::resume`] they read their topics again from
+    /// the start (a projection rebuild). The mappings must be paused: a group with an open
+    /// consumer would overwrite these offsets with its own.
+    pub async fn rewind(&self, function: &str) -> Result<(), EsmError> {
+        let states = self.enabled_mappings_of(function)?;
+        if states
+            .iter()
+            .any(|s| !*s.paused.borrow() || *s.active.borrow())
+        {
+            return Err(EsmError::NotPaused(function.to_owned()));
+        }
+        tokio::task::spawn_blocking(move || {
+            states.iter().try_for_each(|state| state.commit_earliest())
+        })
+        .await
+        .map_err(|e| EsmError::Task(e.to_string()))?
+    }
+
+    /// The records `function`'s mappings have yet to commit, measured now (high watermark
+    /// minus committed offset, over every partition of every mapping).
+    pub async fn lag(&self, function: &str) -> Result<i64, EsmError> {
+        let states = self.enabled_mappings_of(function)?;
+        tokio::task::spawn_blocking(move || {
+            let mut lag = 0;
+            for state in &states {
+                let partitions = state.measure_lag()?;
+                lag += partitions.iter().map(|p| p.lag).sum::<i64>();
+                *lock(&state.partitions) = Some(partitions);
+            }
+            Ok(lag)
+        })
+        .await
+        .map_err(|e| EsmError::Task(e.to_string()))?
     }
 
     fn enabled_mappings_of(&self, function: &str) -> Result<Vec<Arc<MappingState>>, EsmError> {

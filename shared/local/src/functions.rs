@@ -10,6 +10,8 @@ use confirm_appointment::ConfirmAppointmentFn;
 use domain::saga::SagaDeadlines;
 use messaging::{handle_batch, FunctionContext, KafkaFunction};
 use project_appointments::ProjectAppointmentsFn;
+use project_calls::ProjectCallsFn;
+use project_metrics::ProjectMetricsFn;
 use saga_appointment_cancelled::SagaAppointmentCancelledFn;
 use saga_appointment_created::SagaAppointmentCreatedFn;
 use saga_confirmation_sent::SagaConfirmationSentFn;
@@ -29,9 +31,11 @@ pub struct InProcessInvoker {
 }
 
 /// The function names this binary can run.
-pub const FUNCTIONS: [&str; 12] = [
+pub const FUNCTIONS: [&str; 14] = [
     ScheduleAppointmentFn::NAME,
     ProjectAppointmentsFn::NAME,
+    ProjectMetricsFn::NAME,
+    ProjectCallsFn::NAME,
     VerifyInsuranceFn::NAME,
     ConfirmAppointmentFn::NAME,
     CancelAppointmentFn::NAME,
@@ -55,6 +59,8 @@ impl esm::Invoker for InProcessInvoker {
         let response = match function {
             ScheduleAppointmentFn::NAME => handle_batch(ctx, &ScheduleAppointmentFn, event).await,
             ProjectAppointmentsFn::NAME => handle_batch(ctx, &ProjectAppointmentsFn, event).await,
+            ProjectMetricsFn::NAME => handle_batch(ctx, &ProjectMetricsFn, event).await,
+            ProjectCallsFn::NAME => handle_batch(ctx, &ProjectCallsFn, event).await,
             VerifyInsuranceFn::NAME => {
                 handle_batch(ctx, &VerifyInsuranceFn::default(), event).await
             }

@@ -1,9 +1,12 @@
 //! The local stack's building blocks, shared by the `clinic-local` command and the tests:
-//! supervising the moto server (the AWS stand-in) and preparing the database.
+//! supervising tansu and moto, preparing the database, the pipeline of functions, the local
+//! identity provider and projection rebuilds.
 
+pub mod auth;
 pub mod functions;
 pub mod moto;
 pub mod process;
+pub mod rebuild;
 pub mod stack;
 pub mod tansu;
 

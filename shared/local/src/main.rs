@@ -63,6 +63,17 @@ enum Command {
     RegisterSchemas,
     /// Load the demo clinics, providers and patients (once).
     Seed,
+    /// Rebuild projections on the running stack (`up`): each one's mappings are paused, its
+    /// tables emptied, its consumer groups rewound to the earliest offsets, and its topics
+    /// replayed; returns when caught up.
+    Rebuild {
+        /// Functions whose projection to rebuild (project-appointments, project-metrics,
+        /// project-calls); none: all of them.
+        functions: Vec<String>,
+        /// The port the running stack's API listens on.
+        #[arg(long, env = "PORT", default_value_t = 8080)]
+        port: u16,
+    },
 }
 
 fn step(message: &str) {
@@ -111,6 +122,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Seed => {
             let pool = local::prepare_database(&cli.database_url).await?;
             seed(&pool).await?;
+        }
+        Command::Rebuild { functions, port } => {
+            let functions = if functions.is_empty() {
+                store::projections::PROJECTIONS
+                    .map(|p| p.function.to_owned())
+                    .to_vec()
+            } else {
+                functions
+            };
+            let client = reqwest::Client::new();
+            for function in functions {
+                step(&format!("rebuilding {function}"));
+                let url = format!("http://127.0.0.1:{port}/_local/projections/{function}/rebuild");
+                let response = client
+                    .post(&url)
+                    .send()
+                    .await
+                    .with_context(|| format!("is the stack running? POST {url}"))?;
+                let status = response.status();
+                let body = response.text().await?;
+                anyhow::ensure!(status.is_success(), "{function}: {status}: {body}");
+                step(&format!("{function} rebuilt: {body}"));
+            }
         }
         Command::Up {
             port,
@@ -171,17 +205,31 @@ async fn main() -> anyhow::Result<()> {
                 esm::RuntimeOptions::default(),
             )
             .await?;
+            let issuer = std::sync::Arc::new(local::auth::LocalIssuer::load_or_generate(
+                &format!("http://127.0.0.1:{port}/_local/auth"),
+                &data_dir.join("auth"),
+            )?);
+            step(&format!(
+                "sign-in: GET http://127.0.0.1:{port}/_local/auth/agents, POST http://127.0.0.1:{port}/_local/auth/token {{\"agentId\": ...}}"
+            ));
+            let pool_for_rebuild = pool.clone();
             let app = api::app(api::AppState {
                 pool,
                 registry,
                 publisher: Some(publisher),
+                auth: std::sync::Arc::new(issuer.verifier()?),
             })
-            .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()));
+            .nest("/_local/auth", local::auth::router(issuer))
+            .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
+            .nest(
+                "/_local/projections",
+                local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
+            );
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            step(&format!("ready: API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; Ctrl-C stops"));
+            step(&format!("ready: API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; `clinic-local rebuild` rebuilds projections; Ctrl-C stops"));
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

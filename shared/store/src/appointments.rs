@@ -66,6 +66,18 @@ impl TryFrom<Row> for Appointment {
     }
 }
 
+/// The clinic of an appointment on the write side, if it exists (for authorisation checks).
+pub async fn clinic_of(
+    pool: &sqlx::PgPool,
+    id: AppointmentId,
+) -> Result<Option<domain::ClinicId>, StoreError> {
+    let row: Option<(Uuid,)> = sqlx::query_as("SELECT clinic_id FROM appointments WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(c,)| domain::ClinicId(c)))
+}
+
 /// The appointment, locked for the rest of the transaction.
 pub async fn load_for_update(
     tx: &mut PgConnection,

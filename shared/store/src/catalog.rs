@@ -202,6 +202,29 @@ pub async fn load_patient<'e>(
     Ok(row.map(Patient::from))
 }
 
+/// Patients whose name contains `query` (case-insensitive), by name, for the booking form.
+pub async fn search_patients(
+    pool: &PgPool,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<Patient>, StoreError> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query_as::<_, PatientRow>(&format!(
+        "SELECT {PATIENT_COLUMNS} FROM patients WHERE name ILIKE $1 ORDER BY name, id LIMIT $2"
+    ))
+    .bind(pattern)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Patient::from).collect())
+}
+
 /// Inserts a clinic with its hours and providers (demo data and tests).
 pub async fn insert_clinic(db: &mut PgConnection, clinic: &Clinic) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO clinics (id, name, time_zone) VALUES ($1, $2, $3)")

@@ -1,5 +1,6 @@
 //! PostgreSQL adapter for the scheduling back office: migrations, repositories, the one
-//! outbox writer, `processed_messages`, the appointment read model and the booking use case.
+//! outbox writer, `processed_messages`, the read models (appointments, metrics, calls), the
+//! booking use case and call-center calls.
 //!
 //! Queries are runtime-checked (`sqlx::query_as`) rather than `query!` macros: the build then
 //! needs neither a database nor committed `.sqlx` data, and every query runs in the tests
@@ -7,10 +8,13 @@
 
 pub mod appointments;
 pub mod booking;
+pub mod calls;
 pub mod catalog;
 pub mod demo;
+pub mod metrics;
 pub mod notifications;
 pub mod outbox;
+pub mod projections;
 pub mod read_model;
 pub mod saga;
 

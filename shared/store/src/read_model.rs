@@ -143,7 +143,8 @@ const SELECT_SUMMARY: &str = "SELECT s.*, c.time_zone AS clinic_time_zone
 
 #[derive(Debug, Clone, Default)]
 pub struct SummaryFilter {
-    pub clinic_id: Option<ClinicId>,
+    /// Only these clinics (the caller's, or the one asked for).
+    pub clinics: Vec<ClinicId>,
     pub status: Option<AppointmentStatus>,
     /// Appointments starting at or after this instant.
     pub from: Option<DateTime<Utc>>,
@@ -158,15 +159,15 @@ pub async fn list_summaries(
     page: i64,
     size: i64,
 ) -> Result<(Vec<AppointmentSummary>, i64), StoreError> {
-    const WHERE: &str = "WHERE ($1::uuid IS NULL OR s.clinic_id = $1) AND ($2::text IS NULL OR s.status = $2)
+    const WHERE: &str = "WHERE s.clinic_id = ANY($1) AND ($2::text IS NULL OR s.status = $2)
           AND ($3::timestamptz IS NULL OR s.scheduled_for >= $3) AND ($4::timestamptz IS NULL OR s.scheduled_for < $4)";
-    let clinic = filter.clinic_id.map(|c| c.0);
+    let clinic: Vec<Uuid> = filter.clinics.iter().map(|c| c.0).collect();
     let status = filter.status.map(AppointmentStatus::as_str);
     let items = sqlx::query_as::<_, AppointmentSummary>(&format!(
         "{SELECT_SUMMARY} {WHERE}
          ORDER BY s.created_at DESC NULLS LAST, s.appointment_id DESC LIMIT $5 OFFSET $6"
     ))
-    .bind(clinic)
+    .bind(&clinic)
     .bind(status)
     .bind(filter.from)
     .bind(filter.to)

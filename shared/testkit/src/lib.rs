@@ -1,6 +1,11 @@
-//! Test helpers: real local stand-ins for AWS (a moto server) and Kafka (a tansu broker) started
+//! Test helpers: real local stand-ins for AWS (a moto server), Kafka (a tansu broker) and a
+//! PostgreSQL cluster of a test's own, started
 //! on free ports, and SDK clients pointed at them. Servers stop when dropped, or when the test
 //! process ends.
+
+pub mod postgres;
+
+pub use postgres::Postgres;
 
 use local::moto::MotoServer;
 use local::tansu::TansuBroker;

@@ -1,0 +1,68 @@
+//! Every log line the fault suite's pipelines write, kept in memory, so each scenario can prove
+//! that no patient name, email or phone number reached the logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        // Our crates at debug, everything else at info (what production runs with, and more).
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_env_filter(
+                "info,api=debug,messaging=debug,esm=debug,store=debug,local=debug,\
+                 send_confirmation=debug,saga_sweeper=debug",
+            )
+            .with_writer(move || writer.clone())
+            .init();
+        captured
+    })
+}
+
+/// Starts capturing (once per process).
+pub fn capture() {
+    captured();
+}
+
+/// Fails if any demo patient's name, email or phone number is in the captured logs.
+pub fn assert_no_phi() {
+    let text =
+        String::from_utf8_lossy(&captured().0.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_owned();
+    assert!(
+        !text.is_empty(),
+        "nothing was logged: the capture is not working"
+    );
+    for patient in store::demo::patients(chrono::Utc::now().date_naive()) {
+        let mut personal = vec![patient.name.clone(), patient.email.clone()];
+        personal.extend(patient.phone.clone());
+        for value in personal {
+            assert!(
+                !text.contains(&value),
+                "the logs contain patient data ({} of patient {})",
+                value.len(),
+                patient.id
+            );
+        }
+    }
+}
