@@ -2,8 +2,8 @@
 # Installs and starts what the product needs on a fresh Debian machine, skipping what is
 # already there: PostgreSQL (running, reachable on 127.0.0.1:5432 as postgres/postgres), a
 # Python venv with moto (the local AWS stand-in), the build packages rdkafka needs (cmake,
-# libcurl headers) and the tansu Kafka broker (built from crates.io once, 10-16 minutes on two
-# cores; reused afterwards). Safe to run again and again.
+# libcurl headers), the tansu Kafka broker (built from crates.io once, 10-16 minutes on two
+# cores; reused afterwards) and cargo-deny. Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +50,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v tansu >/dev/null 2>&1; then
   say "installing tansu 0.6.0 with its SQLite storage (once; 10-16 minutes on two cores)"
   cargo install tansu --version 0.6.0 --locked --features libsql --quiet
+fi
+
+# --- cargo-deny: the dependency policy (deny.toml) the test command checks --------------------
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  say "installing cargo-deny (once; a few minutes)"
+  cargo install cargo-deny --version 0.20.2 --locked --quiet
 fi
 
 say "set-up complete"

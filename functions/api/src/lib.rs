@@ -174,7 +174,31 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One log line per request: method, path, status and duration, never the query string or
+/// the body (a patient search carries a name). Refusals (4xx) are logged at info and failures
+/// (5xx) at warn, so an error rate can be read off the logs.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let millis = started.elapsed().as_millis() as u64;
+    if response.status().is_server_error() {
+        tracing::warn!(%method, path, status, millis, "request failed");
+    } else if response.status().is_client_error() {
+        tracing::info!(%method, path, status, millis, "request refused");
+    } else {
+        tracing::debug!(%method, path, status, millis, "request served");
+    }
+    response
 }
 
 /// Builds the state from config (the pool, the registry client and the token verifier), once.
