@@ -61,8 +61,8 @@ function HealthBanner() {
   if (!health.isError) return null;
   return (
     <Banner kind="error">
-      <strong>The scheduling API is not answering.</strong> {health.error.message} Showing the last data received; retrying
-      every 15 s.
+      <strong>The scheduling API is not answering</strong> ({health.error.message}). Showing the last data received;
+      retrying every 15 s.
     </Banner>
   );
 }
