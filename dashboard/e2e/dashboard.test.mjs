@@ -20,7 +20,8 @@ let agent;
 let token;
 let clinics;
 
-const patientId = (n) => `0e000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+// Demo patient n (1..50) has the id 0e000000-0000-4000-8000-<n in hex>.
+const patientId = (n) => `0e000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
 
 async function api(path, body) {
   const response = await fetch(BASE + path, {
@@ -78,7 +79,7 @@ const kpi = (key) => page.locator(`[data-kpi="${key}"] .kpi-value`);
 const stat = (key) => page.locator(`[data-stat="${key}"] dd`);
 
 async function overview() {
-  await page.getByRole("link", { name: "Overview" }).click();
+  await page.getByRole("link", { name: "Overview", exact: true }).click();
   await page.locator(".appointments").waitFor();
 }
 
@@ -88,7 +89,7 @@ async function overviewMetrics() {
   const requested = page.waitForResponse((r) => r.url().includes("/api/v1/metrics") && r.ok());
   await page.goto(`${BASE}/`);
   const url = (await requested).url();
-  await kpi("created").filter({ hasNotText: "–" }).waitFor();
+  await kpi("created").filter({ hasNotText: "—" }).waitFor();
   return api(new URL(url).pathname + new URL(url).search);
 }
 

@@ -47,7 +47,7 @@ export function Overview() {
           <div key={kpi.key} className="kpi" style={{ borderTopColor: kpi.color }} data-kpi={kpi.key}>
             <span className="kpi-label">{kpi.label}</span>
             <span className="kpi-value" style={{ color: kpi.color }}>
-              {metrics.data ? metrics.data[kpi.key] : "–"}
+              {metrics.data ? metrics.data[kpi.key] : "—"}
             </span>
           </div>
         ))}
@@ -108,14 +108,14 @@ function FunnelChart({ metrics, zone }: { metrics: Metrics; zone: string }) {
 function CallsPanel({ metrics, zone }: { metrics: Metrics | undefined; zone: string }) {
   const calls = metrics?.calls;
   const stats = [
-    { key: "inProgress", label: "Calls in progress", value: calls ? String(calls.inProgress) : "–" },
+    { key: "inProgress", label: "Calls in progress", value: calls ? String(calls.inProgress) : "—" },
     {
       key: "averageHandle",
       label: "Average handle time",
       value: calls?.averageHandleSeconds != null ? formatDuration(calls.averageHandleSeconds) : "—",
     },
-    { key: "conversion", label: "Calls that booked", value: calls ? formatShare(calls.bookedShare) : "–" },
-    { key: "started", label: "Calls today", value: calls ? String(calls.started) : "–" },
+    { key: "conversion", label: "Calls that booked", value: calls ? formatShare(calls.bookedShare) : "—" },
+    { key: "started", label: "Calls today", value: calls ? String(calls.started) : "—" },
   ];
   return (
     <Panel title="Calls" className="calls">

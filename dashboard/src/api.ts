@@ -171,7 +171,7 @@ export function apiClient(baseUrl: string, token: () => string | null, onUnautho
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch {
-      throw new ApiError(0, "The API is not reachable", "Check the connection; the dashboard retries on its own.");
+      throw new ApiError(0, "Network error", "no answer from the API");
     }
     if (response.status === 401) onUnauthorized();
     if (!response.ok) throw await problem(response);

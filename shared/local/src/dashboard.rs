@@ -3,8 +3,11 @@
 //! problem+json 404), a file in dist is served as it is, and any other path gets index.html so
 //! the app's own routes (`/book`, `/appointments/{id}`) survive a reload.
 
+use axum::extract::Request;
+use axum::response::IntoResponse;
 use axum::Router;
 use std::path::PathBuf;
+use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// Where `npm run build` puts the dashboard.
@@ -23,11 +26,18 @@ pub fn with_dashboard(api: Router) -> Router {
             index.display()
         );
     }
-    // A Router is mounted with `nest`, which strips the prefix; the API's routes are absolute,
-    // so it is mounted as a plain service that sees the whole path.
-    let api = api.into_service::<axum::body::Body>();
-    Router::new()
-        .route_service("/api/{*path}", api.clone())
-        .route_service("/_local/{*path}", api)
-        .fallback_service(ServeDir::new(&dist).fallback(ServeFile::new(index)))
+    let files = ServeDir::new(&dist).fallback(ServeFile::new(index));
+    // Split by prefix rather than by route: a wildcard route would add its own path parameter,
+    // which the API's `Path` extractors would then see as one too many.
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        let (api, files) = (api.clone(), files.clone());
+        async move {
+            let path = request.uri().path();
+            if path.starts_with("/api/") || path.starts_with("/_local/") {
+                api.oneshot(request).await
+            } else {
+                Ok(files.oneshot(request).await.into_response())
+            }
+        }
+    }))
 }
