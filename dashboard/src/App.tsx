@@ -7,6 +7,7 @@ import { useAuth } from "./auth";
 import { BookAppointment } from "./BookAppointment";
 import { CallsProvider } from "./calls";
 import { Overview } from "./Overview";
+import { REFRESH_MS } from "./queries";
 import { Link, usePath } from "./router";
 import { Banner } from "./ui";
 
@@ -62,7 +63,7 @@ function HealthBanner() {
   return (
     <Banner kind="error">
       <strong>The scheduling API is not answering</strong> ({health.error.message}). Showing the last data received;
-      retrying every 15 s.
+      retrying every {REFRESH_MS / 1000} s.
     </Banner>
   );
 }

@@ -6,7 +6,7 @@ import { Area, AreaChart, Bar, BarChart, CartesianGrid, Legend, ResponsiveContai
 import type { Clinic, Metrics } from "./api";
 import { AppointmentsTable } from "./AppointmentsTable";
 import { formatShare, funnelPoints, hourlyPoints } from "./metrics";
-import { useClinics, useMetrics } from "./queries";
+import { REFRESH_MS, useClinics, useMetrics } from "./queries";
 import { KPI_COLORS } from "./status";
 import { browserZone, formatDuration } from "./time";
 import { ErrorNote, Loading, Panel } from "./ui";
@@ -38,7 +38,7 @@ export function Overview() {
             ))}
           </select>
         </label>
-        <span className="muted">Today in {zone}; refreshes every 15 s</span>
+        <span className="muted">Today in {zone}; refreshes every {REFRESH_MS / 1000} s</span>
       </div>
       {clinics.isError && <ErrorNote error={clinics.error} what="Loading the clinics" />}
       {metrics.isError && <ErrorNote error={metrics.error} what="Loading today's metrics" />}
