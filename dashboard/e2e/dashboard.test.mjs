@@ -74,6 +74,8 @@ async function waitForVerdict(appointmentId) {
   throw new Error(`appointment ${appointmentId}: no saga verdict in ${SAGA_TIMEOUT} ms`);
 }
 
+/** The table once the rows of the current filter and page have arrived. */
+const settledTable = () => page.locator('.appointments table[aria-busy="false"]').waitFor();
 const row = (appointmentId) => page.locator(`tr[data-appointment-id="${appointmentId}"]`);
 const kpi = (key) => page.locator(`[data-kpi="${key}"] .kpi-value`);
 const stat = (key) => page.locator(`[data-stat="${key}"] dd`);
@@ -204,6 +206,7 @@ test("the table filters by status and clinic, shows an empty state, and pages", 
   assert.equal(uninsured.status, "CANCELLED");
   await overview();
   await page.getByLabel("Status").selectOption("CANCELLED");
+  await settledTable();
   await row(uninsured.appointmentId).waitFor();
   const chips = await page.locator(".appointments tbody .chip").evaluateAll((els) => els.map((e) => e.dataset.status));
   assert.deepEqual(chips, ["CANCELLED", "CANCELLED"]);
@@ -221,9 +224,11 @@ test("the table filters by status and clinic, shows an empty state, and pages", 
   await page.getByLabel("Clinic", { exact: true }).selectOption("");
   await page.getByLabel("Status").selectOption("");
   await page.getByText("Page 1 of 2 · 11 appointments").waitFor();
+  await settledTable();
   assert.equal(await page.locator(".appointments tbody tr").count(), 10);
   await page.getByRole("button", { name: "Next" }).click();
   await page.getByText("Page 2 of 2 · 11 appointments").waitFor();
+  await settledTable();
   assert.equal(await page.locator(".appointments tbody tr").count(), 1);
 });
 

@@ -47,7 +47,8 @@ export function AppointmentsTable({ clinicId }: { clinicId: string }) {
       )}
       {data && data.items.length > 0 && (
         <>
-          <table>
+          {/* While a new page or filter loads, the previous rows stay, dimmed. */}
+          <table aria-busy={list.isPlaceholderData} className={list.isPlaceholderData ? "stale" : undefined}>
             <thead>
               <tr>
                 <th>Patient</th>
