@@ -135,21 +135,23 @@ function SlotPicker({ availability, slot, onSlot }: { availability: Availability
       {providers.map((p) => (
         <div key={p.providerId} className="slot-row">
           <span className="slot-provider">{p.name}</span>
-          {p.slots.map((s) => {
-            const selected = slot?.providerId === p.providerId && slot.start === s.start;
-            return (
-              <button
-                type="button"
-                key={s.start}
-                className={selected ? "slot selected" : "slot"}
-                aria-pressed={selected}
-                data-provider-id={p.providerId}
-                onClick={() => onSlot({ providerId: p.providerId, providerName: p.name, start: s.start, localTime: s.localTime })}
-              >
-                {s.localTime}
-              </button>
-            );
-          })}
+          <div className="slot-times">
+            {p.slots.map((s) => {
+              const selected = slot?.providerId === p.providerId && slot.start === s.start;
+              return (
+                <button
+                  type="button"
+                  key={s.start}
+                  className={selected ? "slot selected" : "slot"}
+                  aria-pressed={selected}
+                  data-provider-id={p.providerId}
+                  onClick={() => onSlot({ providerId: p.providerId, providerName: p.name, start: s.start, localTime: s.localTime })}
+                >
+                  {s.localTime}
+                </button>
+              );
+            })}
+          </div>
         </div>
       ))}
     </div>

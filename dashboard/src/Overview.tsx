@@ -18,6 +18,9 @@ const KPIS = [
   { key: "cancelled", label: "Cancelled", color: KPI_COLORS.cancelled },
 ] as const;
 
+/** Legend and tooltip in the cards' order (Recharts sorts them by name by default). */
+const kpiOrder = (item: { dataKey?: unknown }) => KPIS.findIndex((kpi) => kpi.key === item.dataKey);
+
 export function Overview() {
   const clinics = useClinics();
   const [clinicId, setClinicId] = useState("");
@@ -95,8 +98,8 @@ function FunnelChart({ metrics, zone }: { metrics: Metrics; zone: string }) {
         <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
         <XAxis dataKey="label" tick={{ fontSize: 11 }} />
         <YAxis allowDecimals={false} tick={{ fontSize: 11 }} />
-        <Tooltip />
-        <Legend wrapperStyle={{ fontSize: 12 }} />
+        <Tooltip itemSorter={kpiOrder} />
+        <Legend wrapperStyle={{ fontSize: 12 }} itemSorter={kpiOrder} />
         {KPIS.map((kpi) => (
           <Bar key={kpi.key} dataKey={kpi.key} name={kpi.label} fill={kpi.color} isAnimationActive={false} />
         ))}
