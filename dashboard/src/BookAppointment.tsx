@@ -13,7 +13,7 @@ import { useClinics, useRefreshAfterChange } from "./queries";
 import { Link } from "./router";
 import { chipFor, typeLabel } from "./status";
 import { dateInZone, formatInZone } from "./time";
-import { Empty, ErrorNote, Loading, Panel, StatusChip } from "./ui";
+import { ClinicSelect, Empty, ErrorNote, Loading, Panel, StatusChip } from "./ui";
 
 interface Slot {
   providerId: string;
@@ -87,14 +87,7 @@ function BookingForm({ clinics, onBooked }: { clinics: Clinic[]; onBooked: (b: B
     >
       <fieldset>
         <legend>1 · Clinic</legend>
-        <select aria-label="Clinic" value={clinicId} onChange={(e) => choose(setClinicId)(e.target.value)} required>
-          <option value="">Choose a clinic…</option>
-          {clinics.map((c) => (
-            <option key={c.id} value={c.id}>
-              {c.name} ({c.timeZone})
-            </option>
-          ))}
-        </select>
+        <ClinicSelect label="Clinic" clinics={clinics} value={clinicId} onChange={choose(setClinicId)} none="Choose a clinic…" withZone required />
       </fieldset>
       <fieldset disabled={!clinic}>
         <legend>2 · Day and exam</legend>

@@ -3,13 +3,13 @@
 
 import { useState } from "react";
 import { Area, AreaChart, Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
-import type { Clinic, Metrics } from "./api";
+import type { Metrics } from "./api";
 import { AppointmentsTable } from "./AppointmentsTable";
 import { formatShare, funnelPoints, hourlyPoints } from "./metrics";
 import { REFRESH_MS, useClinics, useMetrics } from "./queries";
 import { KPI_COLORS } from "./status";
 import { browserZone, formatDuration } from "./time";
-import { ErrorNote, Loading, Panel } from "./ui";
+import { ClinicSelect, ErrorNote, Loading, Panel } from "./ui";
 
 const KPIS = [
   { key: "created", label: "Scheduled", color: KPI_COLORS.scheduled },
@@ -32,14 +32,7 @@ export function Overview() {
       <div className="toolbar">
         <label>
           Clinic{" "}
-          <select aria-label="Clinic" value={clinicId} onChange={(e) => setClinicId(e.target.value)}>
-            <option value="">All my clinics</option>
-            {clinics.data?.map((c: Clinic) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
+          <ClinicSelect label="Clinic" clinics={clinics.data} value={clinicId} onChange={setClinicId} none="All my clinics" />
         </label>
         <span className="muted">Today in {zone}; refreshes every {REFRESH_MS / 1000} s</span>
       </div>

@@ -8,7 +8,7 @@ import { CALL_OUTCOMES, type CallOutcome, type CallStarted } from "./api";
 import { useAuth } from "./auth";
 import { useClinics, useRefreshAfterChange } from "./queries";
 import { formatDuration } from "./time";
-import { ErrorNote } from "./ui";
+import { ClinicSelect, ErrorNote } from "./ui";
 
 interface ActiveCall extends CallStarted {
   bookedAppointmentId: string | null;
@@ -99,14 +99,7 @@ function CallBar({ active, setActive }: { active: ActiveCall | null; setActive: 
         </>
       ) : (
         <>
-          <select aria-label="Call for clinic" value={clinicId} onChange={(e) => setClinicId(e.target.value)}>
-            <option value="">Call for clinic…</option>
-            {clinics.data?.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
+          <ClinicSelect label="Call for clinic" clinics={clinics.data} value={clinicId} onChange={setClinicId} none="Call for clinic…" />
           <button type="button" disabled={!clinicId || start.isPending} onClick={() => start.mutate(clinicId)}>
             Start call
           </button>

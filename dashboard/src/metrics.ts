@@ -2,7 +2,7 @@
 // shows "today": from midnight in the shown zone (the clinic's, or the browser's for all
 // clinics) up to the end of the current hour, so the hour in progress is counted.
 
-import type { Metrics } from "./api";
+import type { FunnelWindow, Metrics } from "./api";
 import { clockInZone, dateInZone, zonedTimeToInstant } from "./time";
 
 const HOUR_MS = 3_600_000;
@@ -31,13 +31,7 @@ export function hourlyPoints(hourly: { hour: string; localHour?: string | null; 
 /** How many 30-minute windows the funnel chart shows: the last six hours. */
 export const FUNNEL_WINDOWS = 12;
 
-export interface FunnelPoint {
-  label: string;
-  created: number;
-  confirmed: number;
-  cancelled: number;
-  completed: number;
-}
+export type FunnelPoint = Omit<FunnelWindow, "windowStart"> & { label: string };
 
 /** The most recent `FUNNEL_WINDOWS` windows that have begun by `now`, oldest first. */
 export function funnelPoints(funnel: Metrics["funnel30m"], timeZone: string, now: Date): FunnelPoint[] {

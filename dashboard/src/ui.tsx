@@ -2,7 +2,7 @@
 // panel uses, so each screen says the same thing the same way.
 
 import type { ReactNode } from "react";
-import { ApiError } from "./api";
+import { ApiError, type Clinic } from "./api";
 import { chipFor } from "./status";
 
 export function Banner({ kind, children }: { kind: "error" | "info"; children: ReactNode }) {
@@ -50,6 +50,28 @@ export function ErrorNote({ error, what }: { error: unknown; what: string }) {
         </ul>
       )}
     </div>
+  );
+}
+
+/** A choice of clinic; "" is the first option (`none`: "all" or "choose…"). */
+export function ClinicSelect(props: {
+  label: string;
+  clinics: Clinic[] | undefined;
+  value: string;
+  onChange: (clinicId: string) => void;
+  none: string;
+  withZone?: boolean;
+  required?: boolean;
+}) {
+  return (
+    <select aria-label={props.label} value={props.value} onChange={(e) => props.onChange(e.target.value)} required={props.required}>
+      <option value="">{props.none}</option>
+      {props.clinics?.map((c) => (
+        <option key={c.id} value={c.id}>
+          {props.withZone ? `${c.name} (${c.timeZone})` : c.name}
+        </option>
+      ))}
+    </select>
   );
 }
 
