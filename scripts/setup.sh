@@ -3,9 +3,13 @@
 # already there: PostgreSQL (running, reachable on 127.0.0.1:5432 as postgres/postgres), a
 # Python venv with moto (the local AWS stand-in), the build packages rdkafka needs (cmake,
 # libcurl headers), the tansu Kafka broker (built from crates.io once, 10-16 minutes on two
-# cores; reused afterwards) and cargo-deny. Safe to run again and again.
+# cores; reused afterwards) and cargo-deny. `--with-browser` also installs Debian's Chromium,
+# which the dashboard's browser tests drive (scripts/test.sh asks for it; running the system
+# does not). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+with_browser=""
+[ "${1:-}" = "--with-browser" ] && with_browser=1
 
 say() { printf '==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -56,6 +60,11 @@ fi
 if ! command -v cargo-deny >/dev/null 2>&1; then
   say "installing cargo-deny (once; a few minutes)"
   cargo install cargo-deny --version 0.20.2 --locked --quiet
+fi
+
+# --- Chromium for the dashboard's browser tests (playwright-core drives /usr/bin/chromium) --
+if [ -n "$with_browser" ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
 fi
 
 say "set-up complete"

@@ -1,8 +1,9 @@
 //! The local stack's building blocks, shared by the `clinic-local` command and the tests:
 //! supervising tansu and moto, preparing the database, the pipeline of functions, the local
-//! identity provider and projection rebuilds.
+//! identity provider, projection rebuilds and serving the dashboard.
 
 pub mod auth;
+pub mod dashboard;
 pub mod functions;
 pub mod moto;
 pub mod process;

@@ -2,8 +2,8 @@
 //!
 //! `up` starts everything (the tansu broker and its topics, moto unless `AWS_ENDPOINT_URL`
 //! names another endpoint, migrations, schema registration, demo data, every Kafka-triggered
-//! function behind the local event-source-mapping runtime, the outbox relay, the API on
-//! 127.0.0.1) and stops it all on Ctrl-C. The other
+//! function behind the local event-source-mapping runtime, the outbox relay, the API and the
+//! built dashboard on 127.0.0.1) and stops it all on Ctrl-C. The other
 //! subcommands are the individual, idempotent set-up steps.
 
 use anyhow::Context;
@@ -213,23 +213,25 @@ async fn main() -> anyhow::Result<()> {
                 "sign-in: GET http://127.0.0.1:{port}/_local/auth/agents, POST http://127.0.0.1:{port}/_local/auth/token {{\"agentId\": ...}}"
             ));
             let pool_for_rebuild = pool.clone();
-            let app = api::app(api::AppState {
-                pool,
-                registry,
-                publisher: Some(publisher),
-                auth: std::sync::Arc::new(issuer.verifier()?),
-            })
-            .nest("/_local/auth", local::auth::router(issuer))
-            .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
-            .nest(
-                "/_local/projections",
-                local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
+            let app = local::dashboard::with_dashboard(
+                api::app(api::AppState {
+                    pool,
+                    registry,
+                    publisher: Some(publisher),
+                    auth: std::sync::Arc::new(issuer.verifier()?),
+                })
+                .nest("/_local/auth", local::auth::router(issuer))
+                .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
+                .nest(
+                    "/_local/projections",
+                    local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
+                ),
             );
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            step(&format!("ready: API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; `clinic-local rebuild` rebuilds projections; Ctrl-C stops"));
+            step(&format!("ready: dashboard http://{addr}/, API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; `clinic-local rebuild` rebuilds projections; Ctrl-C stops"));
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
