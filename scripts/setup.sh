@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the product needs on a fresh Debian machine, skipping what is
 # already there: PostgreSQL (running, reachable on 127.0.0.1:5432 as postgres/postgres), a
-# Python venv with moto (the local AWS stand-in), the build packages rdkafka needs (cmake,
+# Python venv with moto (the local AWS stand-in) and the deployment tools (cfn-lint, SAM CLI,
+# checkov, cargo-lambda, zig), the build packages rdkafka needs (cmake,
 # libcurl headers) and the tansu Kafka broker (built from crates.io once, 10-16 minutes on two
 # cores; reused afterwards). Safe to run again and again.
 set -euo pipefail
@@ -43,6 +44,14 @@ if [ ! -x .venv/bin/moto_server ]; then
   python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
   .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6'
 fi
+
+# --- cloud deployment tooling: IaC validators, cargo-lambda (+ zig to cross-compile arm64) -------
+# (ziglang installs python-zig; cargo-lambda finds zig through it.)
+for tool in cfn-lint:cfn-lint sam:aws-sam-cli checkov:checkov cargo-lambda:cargo-lambda python-zig:ziglang; do
+  [ -x ".venv/bin/${tool%%:*}" ] && continue
+  say "installing ${tool#*:} into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "${tool#*:}"
+done
 
 # --- Kafka: rdkafka's bundled librdkafka build, and the tansu broker ----------------------
 apt_install cmake libcurl4-openssl-dev

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs every check and test: set-up, formatting, clippy (warnings are errors), then the whole
-# workspace test suite against real PostgreSQL and a real moto server.
+# Runs every check and test: set-up, the offline validation of template.yaml and terraform/,
+# formatting, clippy (warnings are errors), the containers feature compiled (`cargo check`; it
+# runs only where Docker does), then the whole workspace test suite against real PostgreSQL and
+# a real moto server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # #[sqlx::test] creates (and drops) one fresh database per test on this server.
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+echo "==> template.yaml and terraform/ (offline validators)"
+bash scripts/validate-iac.sh
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
