@@ -9,16 +9,26 @@ resource "aws_s3_bucket" "dashboard" {
   bucket_prefix = "${var.name}-dashboard-"
 }
 
-resource "aws_s3_bucket_public_access_block" "dashboard" {
-  bucket                  = aws_s3_bucket.dashboard.id
+# Both buckets (the dashboard's and CloudFront's logs) are private and versioned.
+locals {
+  buckets = {
+    dashboard = aws_s3_bucket.dashboard.id
+    cdn_logs  = aws_s3_bucket.cdn_logs.id
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "private" {
+  for_each                = local.buckets
+  bucket                  = each.value
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_versioning" "dashboard" {
-  bucket = aws_s3_bucket.dashboard.id
+resource "aws_s3_bucket_versioning" "versioned" {
+  for_each = local.buckets
+  bucket   = each.value
   versioning_configuration {
     status = "Enabled"
   }
@@ -117,20 +127,7 @@ resource "aws_s3_bucket_ownership_controls" "cdn_logs" {
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "cdn_logs" {
-  bucket                  = aws_s3_bucket.cdn_logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
 
-resource "aws_s3_bucket_versioning" "cdn_logs" {
-  bucket = aws_s3_bucket.cdn_logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "cdn_logs" {
   bucket = aws_s3_bucket.cdn_logs.id

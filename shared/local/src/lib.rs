@@ -3,12 +3,14 @@
 //! identity provider and projection rebuilds.
 
 pub mod auth;
+pub mod aws_init;
 pub mod functions;
 pub mod moto;
 pub mod process;
 pub mod rebuild;
 pub mod stack;
 pub mod tansu;
+pub mod topics;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::Postgres;
