@@ -20,7 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-DATABASE_URL="$database_url" cargo run --quiet -p local --bin clinic-local -- migrate
+# clinic-local as `cargo test --workspace` builds it (a no-op right after the tests; `cargo run -p
+# local` would resolve other features and rebuild half the tree).
+cargo test --workspace --no-run --quiet 2>/dev/null
+DATABASE_URL="$database_url" "${CARGO_TARGET_DIR:-target}/debug/clinic-local" migrate
 # Its own process group, so cleanup stops the watcher and the function processes it runs.
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
   --env-var "DATABASE_URL=$database_url" --env-var RUST_LOG=warn >"$log" 2>&1 &

@@ -36,6 +36,7 @@ locals {
     DATABASE_SECRET_ARN     = aws_rds_cluster.main.master_user_secret[0].secret_arn
     DATABASE_HOST           = aws_db_proxy.main.endpoint
     DATABASE_NAME           = aws_rds_cluster.main.database_name
+    DATABASE_SSLMODE        = "verify-full"
     SCHEMA_REGISTRY_NAME    = aws_glue_registry.main.registry_name
     KAFKA_BOOTSTRAP_SERVERS = aws_msk_cluster.main.bootstrap_brokers_sasl_iam
     KAFKA_AUTH              = "iam"
