@@ -47,11 +47,14 @@ fi
 
 # --- cloud deployment tooling: IaC validators, cargo-lambda (+ zig to cross-compile arm64) -------
 # (ziglang installs python-zig; cargo-lambda finds zig through it.)
+missing=()
 for tool in cfn-lint:cfn-lint sam:aws-sam-cli checkov:checkov cargo-lambda:cargo-lambda python-zig:ziglang; do
-  [ -x ".venv/bin/${tool%%:*}" ] && continue
-  say "installing ${tool#*:} into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check "${tool#*:}"
+  [ -x ".venv/bin/${tool%%:*}" ] || missing+=("${tool#*:}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "${missing[@]}"
+fi
 
 # --- Kafka: rdkafka's bundled librdkafka build, and the tansu broker ----------------------
 apt_install cmake libcurl4-openssl-dev
