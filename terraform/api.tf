@@ -1,5 +1,6 @@
 # The HTTP API: every /api/v1 route goes to the api function behind a JWT authorizer (same
-# issuer and audience the function checks itself); /api/v1/health stays open for probes.
+# issuer and audience the function checks itself); /api/v1/health (probes) and
+# /api/v1/openapi.json (the API's description) stay open, as the function has them.
 
 resource "aws_apigatewayv2_api" "http" {
   name          = var.name
@@ -14,7 +15,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
   identity_sources = ["$request.header.Authorization"]
   jwt_configuration {
     issuer   = var.auth_issuer
-    audience = var.auth_audience
+    audience = [var.auth_audience]
   }
 }
 
@@ -33,10 +34,11 @@ resource "aws_apigatewayv2_route" "api" {
   authorizer_id      = aws_apigatewayv2_authorizer.jwt.id
 }
 
-resource "aws_apigatewayv2_route" "health" {
-  # checkov:skip=CKV_AWS_309: the liveness probe must answer without a token; it reveals only up/down.
+resource "aws_apigatewayv2_route" "open" {
+  # checkov:skip=CKV_AWS_309: the liveness probe and the OpenAPI document must answer without a token; they reveal up/down and the public shape of the API, no data.
+  for_each           = toset(["GET /api/v1/health", "GET /api/v1/openapi.json"])
   api_id             = aws_apigatewayv2_api.http.id
-  route_key          = "GET /api/v1/health"
+  route_key          = each.key
   target             = "integrations/${aws_apigatewayv2_integration.api.id}"
   authorization_type = "NONE"
 }

@@ -52,7 +52,7 @@ locals {
     }
     auth = {
       AUTH_ISSUER   = var.auth_issuer
-      AUTH_AUDIENCE = join(",", var.auth_audience)
+      AUTH_AUDIENCE = var.auth_audience
       AUTH_JWKS_URL = local.jwks_url
     }
   }

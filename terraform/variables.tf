@@ -110,8 +110,8 @@ variable "auth_issuer" {
 }
 
 variable "auth_audience" {
-  description = "JWT audiences (the `aud` claim; for Cognito the app client id) accepted by the authorizer and the api function."
-  type        = list(string)
+  description = "The JWT audience (the `aud` claim; for Cognito the app client id) accepted by the authorizer and the api function."
+  type        = string
 }
 
 variable "auth_jwks_url" {
