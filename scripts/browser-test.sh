@@ -11,8 +11,10 @@ say() { printf '==> %s\n' "$*" >&2; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 bash scripts/dashboard.sh
-cargo build --quiet -p local --bin clinic-local
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# clinic-local as `cargo test --workspace` builds it (a no-op right after the tests; `cargo build
+# -p local` would resolve other features and rebuild half the tree).
+cargo test --workspace --no-run --quiet 2>/dev/null
+clinic_local="${CARGO_TARGET_DIR:-target}/debug/clinic-local"
 
 results=dashboard/test-results
 rm -rf "$results" && mkdir -p "$results"
@@ -35,7 +37,7 @@ trap stop_stack EXIT
 
 say "starting the local stack on 127.0.0.1:$port (database $database; log $results/stack.log)"
 DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$database" \
-  "$target_dir/debug/clinic-local" up --port "$port" --kafka-port "$(free_port)" \
+  "$clinic_local" up --port "$port" --kafka-port "$(free_port)" \
   --moto-port "$(free_port)" --data-dir "$data_dir" >"$results/stack.log" 2>&1 &
 stack=$!
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs and starts what the product needs on a fresh Debian machine, skipping what is
 # already there: PostgreSQL (running, reachable on 127.0.0.1:5432 as postgres/postgres), a
-# Python venv with moto (the local AWS stand-in), the build packages rdkafka needs (cmake,
-# libcurl headers), the tansu Kafka broker (built from crates.io once, 10-16 minutes on two
-# cores; reused afterwards) and cargo-deny. `--with-browser` also installs Debian's Chromium,
-# which the dashboard's browser tests drive (scripts/test.sh asks for it; running the system
-# does not). Safe to run again and again.
+# Python venv with moto (the local AWS stand-in) and the deployment tools (cfn-lint, SAM CLI,
+# checkov, cargo-lambda, zig), the build packages rdkafka needs (cmake, libcurl headers), the
+# tansu Kafka broker (built from crates.io once, 10-16 minutes on two cores; reused afterwards)
+# and cargo-deny. `--with-browser` also installs Debian's Chromium, which the dashboard's
+# browser tests drive (scripts/test.sh asks for it; running the system does not). Safe to run
+# again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 with_browser=""
@@ -46,6 +47,17 @@ if [ ! -x .venv/bin/moto_server ]; then
   say "creating .venv with moto[server]"
   python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
   .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+
+# --- cloud deployment tooling: IaC validators, cargo-lambda (+ zig to cross-compile arm64) -------
+# (ziglang installs python-zig; cargo-lambda finds zig through it.)
+missing=()
+for tool in cfn-lint:cfn-lint sam:aws-sam-cli checkov:checkov cargo-lambda:cargo-lambda python-zig:ziglang; do
+  [ -x ".venv/bin/${tool%%:*}" ] || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "${missing[@]}"
 fi
 
 # --- Kafka: rdkafka's bundled librdkafka build, and the tansu broker ----------------------

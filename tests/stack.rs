@@ -107,7 +107,8 @@ pub async fn stack(pool: PgPool) -> Stack {
 pub async fn stack_with(pool: PgPool, send_confirmation: SendConfirmationFn) -> Stack {
     let tansu = testkit::Tansu::start();
     let mut api = test_api(pool.clone()).await;
-    let publisher = Publisher::new(pool.clone(), &tansu.bootstrap).expect("publisher");
+    let kafka = messaging::KafkaConfig::plaintext(&tansu.bootstrap);
+    let publisher = Publisher::new(pool.clone(), &kafka).expect("publisher");
     let functions = InProcessInvoker {
         ctx: FunctionContext {
             pool,
@@ -123,7 +124,7 @@ pub async fn stack_with(pool: PgPool, send_confirmation: SendConfirmationFn) -> 
         Some(publisher),
         &api.issuer,
     ));
-    let producer = messaging::publisher::producer_config(&tansu.bootstrap)
+    let producer = messaging::publisher::producer_config(&kafka)
         .create()
         .expect("producer");
     let mut stack = Stack {

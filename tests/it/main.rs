@@ -11,6 +11,7 @@ mod api_commands;
 mod api_read;
 mod auth;
 mod commands;
+mod deploy;
 mod hostile;
 mod insurance;
 mod metrics;

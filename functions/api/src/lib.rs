@@ -42,7 +42,7 @@ pub struct Config {
     pub database_url: String,
     pub registry_name: String,
     pub db_max_connections: u32,
-    pub kafka_bootstrap: Option<String>,
+    pub kafka: Option<messaging::KafkaConfig>,
     /// The identity provider whose tokens the API accepts.
     pub auth_issuer: String,
     pub auth_audience: String,
@@ -50,14 +50,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// `DATABASE_URL` (required), `SCHEMA_REGISTRY_NAME` (default `clinic-scheduling`),
+    /// The database (`DATABASE_URL`, or the secret `DATABASE_SECRET_ARN`: see
+    /// `messaging::database`), `SCHEMA_REGISTRY_NAME` (default `clinic-scheduling`),
     /// `DB_MAX_CONNECTIONS` (default 5: a Lambda instance serves one request at a time),
-    /// `KAFKA_BOOTSTRAP_SERVERS` (optional: publish bookings right after commit), and the token
-    /// issuer: `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_JWKS_URL` (all required).
-    pub fn from_env() -> anyhow::Result<Self> {
+    /// `KAFKA_BOOTSTRAP_SERVERS` and `KAFKA_AUTH` (optional: publish bookings right after
+    /// commit), and the token issuer: `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_JWKS_URL` (all
+    /// required).
+    pub async fn from_env() -> anyhow::Result<Self> {
         let required =
             |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
-        let database_url = required("DATABASE_URL")?;
+        let database_url = messaging::database::database_url_from_env().await?;
         let registry_name = std::env::var("SCHEMA_REGISTRY_NAME")
             .unwrap_or_else(|_| contract::DEFAULT_REGISTRY_NAME.to_owned());
         let db_max_connections = match std::env::var("DB_MAX_CONNECTIONS") {
@@ -70,7 +72,7 @@ impl Config {
             database_url,
             registry_name,
             db_max_connections,
-            kafka_bootstrap: std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok(),
+            kafka: messaging::KafkaConfig::from_env()?,
             auth_issuer: required("AUTH_ISSUER")?,
             auth_audience: required("AUTH_AUDIENCE")?,
             auth_jwks_url: required("AUTH_JWKS_URL")?,
@@ -212,8 +214,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     )
     .await?;
     let registry = SchemaRegistry::from_env(&config.registry_name).await;
-    let publisher = match &config.kafka_bootstrap {
-        Some(bootstrap) => Some(messaging::Publisher::new(pool.clone(), bootstrap)?),
+    let publisher = match &config.kafka {
+        Some(kafka) => Some(messaging::Publisher::new(pool.clone(), kafka)?),
         None => None,
     };
     Ok(AppState {

@@ -1,15 +1,14 @@
 //! outbox-relay: triggered by an EventBridge schedule in the cloud; publishes every outbox row
 //! the writers' publish-after-commit missed (locally the stack runs the LISTEN/NOTIFY relay).
-//! Env: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS.
+//! Env: the database (DATABASE_URL or DATABASE_SECRET_ARN), KAFKA_BOOTSTRAP_SERVERS, KAFKA_AUTH.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     messaging::lambda::init_tracing();
-    let database_url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
-        .map_err(|_| "KAFKA_BOOTSTRAP_SERVERS is not set")?;
+    let database_url = messaging::database::database_url_from_env().await?;
+    let kafka = messaging::KafkaConfig::from_env()?.ok_or("KAFKA_BOOTSTRAP_SERVERS is not set")?;
     let pool = store::connect(
         &database_url,
         store::PoolSettings {
@@ -18,7 +17,7 @@ async fn main() -> Result<(), Error> {
         },
     )
     .await?;
-    let publisher = &messaging::Publisher::new(pool, &bootstrap)?;
+    let publisher = &messaging::Publisher::new(pool, &kafka)?;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
             let published = publisher.publish_pending().await?;

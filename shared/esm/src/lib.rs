@@ -19,7 +19,7 @@ pub use runtime::{
 pub use template::{
     all_topics, mappings_from_template, Mapping, SourceKind, StartingPosition, TemplateError,
 };
-pub use topics::ensure_topics;
+pub use topics::{ensure_topics, ensure_topics_with, TopicSettings};
 
 /// Headers added to a record written to an on-failure topic (besides its own headers).
 pub mod dlq_headers {

@@ -1,4 +1,5 @@
-//! Creates the topics the mappings need (the broker does not create topics on first use).
+//! Creates the topics the mappings need (the broker does not create topics on first use). The
+//! local stack and the deploy step (`clinic-local create-topics`) both create them here.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -10,19 +11,64 @@ use crate::EsmError;
 
 const METADATA_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Creates `topics` with `partitions` partitions each unless they exist (a topic that already
-/// exists keeps its partitions), then waits until the broker's metadata lists them all.
+/// How new topics are created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicSettings {
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// `retention.ms`; the broker's default when None.
+    pub retention_ms: Option<i64>,
+}
+
+impl TopicSettings {
+    /// A single local broker: no replication, the broker's retention.
+    pub fn local(partitions: i32) -> Self {
+        TopicSettings {
+            partitions,
+            replication_factor: 1,
+            retention_ms: None,
+        }
+    }
+}
+
+/// Creates `topics` with `partitions` partitions each on a single local broker; see
+/// [`ensure_topics_with`].
 pub async fn ensure_topics(
     bootstrap: &str,
     topics: &[String],
     partitions: i32,
 ) -> Result<(), EsmError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    ensure_topics_with(
+        ClientConfig::new().set("bootstrap.servers", bootstrap),
+        topics,
+        &TopicSettings::local(partitions),
+    )
+    .await
+}
+
+/// Creates `topics` with `settings` unless they exist (a topic that already exists keeps its
+/// partitions and configuration), then waits until the broker's metadata lists them all.
+/// `client` says where the brokers are and how to reach them.
+pub async fn ensure_topics_with(
+    client: &ClientConfig,
+    topics: &[String],
+    settings: &TopicSettings,
+) -> Result<(), EsmError> {
+    let admin: AdminClient<DefaultClientContext> = client.create()?;
+    let retention = settings.retention_ms.map(|ms| ms.to_string());
     let new_topics: Vec<NewTopic> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| {
+            let topic = NewTopic::new(
+                t,
+                settings.partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            );
+            match &retention {
+                Some(ms) => topic.set("retention.ms", ms),
+                None => topic,
+            }
+        })
         .collect();
     for result in admin
         .create_topics(&new_topics, &AdminOptions::new())

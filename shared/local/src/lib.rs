@@ -3,6 +3,7 @@
 //! identity provider, projection rebuilds and serving the dashboard.
 
 pub mod auth;
+pub mod aws_init;
 pub mod dashboard;
 pub mod functions;
 pub mod moto;
@@ -10,6 +11,7 @@ pub mod process;
 pub mod rebuild;
 pub mod stack;
 pub mod tansu;
+pub mod topics;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::Postgres;

@@ -4,7 +4,8 @@
 //! names another endpoint, migrations, schema registration, demo data, every Kafka-triggered
 //! function behind the local event-source-mapping runtime, the outbox relay, the API and the
 //! built dashboard on 127.0.0.1) and stops it all on Ctrl-C. The other
-//! subcommands are the individual, idempotent set-up steps.
+//! subcommands are the individual, idempotent set-up steps; `create-topics` and `init-aws` are
+//! also the cloud deploy steps (README, Deploy).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -19,13 +20,11 @@ use std::net::SocketAddr;
     about = "Run the optometry scheduling back office locally"
 )]
 struct Cli {
-    /// PostgreSQL database (created if missing).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/clinic_scheduling"
-    )]
-    database_url: String,
+    /// PostgreSQL database (created if missing). Without it, the secret DATABASE_SECRET_ARN
+    /// (with DATABASE_HOST, DATABASE_NAME, DATABASE_SSLMODE) as the functions read it in the
+    /// cloud; without both, the local server's clinic_scheduling.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
     /// Glue Schema Registry name.
     #[arg(long, env = "SCHEMA_REGISTRY_NAME", default_value = contract::DEFAULT_REGISTRY_NAME)]
     registry_name: String,
@@ -74,6 +73,61 @@ enum Command {
         #[arg(long, env = "PORT", default_value_t = 8080)]
         port: u16,
     },
+    /// Create every topic and its dead-letter topic (idempotent): Kafka admin over PLAINTEXT,
+    /// or MSK's topic API with `--msk-cluster-arn` (IAM; default AWS credentials).
+    CreateTopics {
+        #[arg(
+            long,
+            env = "KAFKA_BOOTSTRAP_SERVERS",
+            default_value = "127.0.0.1:9092"
+        )]
+        bootstrap_servers: String,
+        #[arg(long, env = "MSK_CLUSTER_ARN")]
+        msk_cluster_arn: Option<String>,
+        #[arg(long, default_value_t = local::topics::CLOUD.partitions)]
+        partitions: i32,
+        #[arg(long, default_value_t = local::topics::CLOUD.replication_factor)]
+        replication_factor: i32,
+        #[arg(long, default_value_t = local::topics::CLOUD_RETENTION_MS)]
+        retention_ms: i64,
+    },
+    /// Create the Glue registry and schemas, the SES sender identity and the database secret
+    /// (idempotent) wherever the AWS configuration points (`AWS_ENDPOINT_URL` for moto or
+    /// LocalStack).
+    InitAws {
+        /// Secrets Manager secret that receives the database credentials (from --database-url).
+        #[arg(long, env = "DATABASE_SECRET_NAME", default_value = DATABASE_SECRET_NAME)]
+        database_secret_name: String,
+    },
+}
+
+/// The secret `init-aws` (and `up`) write the database credentials to.
+const DATABASE_SECRET_NAME: &str = "clinic-scheduling/database";
+
+fn aws_init(
+    registry_name: &str,
+    database_url: &str,
+    database_secret_name: &str,
+) -> local::aws_init::AwsInit {
+    local::aws_init::AwsInit {
+        registry_name: registry_name.to_owned(),
+        sender: std::env::var(send_confirmation::SENDER_ENV)
+            .unwrap_or_else(|_| send_confirmation::DEFAULT_SENDER.to_owned()),
+        database_secret_name: database_secret_name.to_owned(),
+        database_url: database_url.to_owned(),
+    }
+}
+
+async fn init_aws(
+    aws: &aws_config::SdkConfig,
+    init: &local::aws_init::AwsInit,
+) -> anyhow::Result<SchemaRegistry> {
+    let done = local::aws_init::init_aws(aws, init).await?;
+    step(&format!(
+        "{} schemas registered in '{}', SES sender identity {} ready, database secret {}",
+        done.schemas, init.registry_name, init.sender, done.database_secret_arn
+    ));
+    Ok(done.registry)
 }
 
 fn step(message: &str) {
@@ -110,17 +164,24 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let database_url = match cli.database_url.take() {
+        Some(url) => url,
+        None if std::env::var_os("DATABASE_SECRET_ARN").is_some() => {
+            messaging::database::database_url_from_env().await?
+        }
+        None => "postgres://postgres@127.0.0.1:5432/clinic_scheduling".to_owned(),
+    };
     match cli.command {
         Command::Migrate => {
-            local::prepare_database(&cli.database_url).await?;
+            local::prepare_database(&database_url).await?;
             step("database migrated");
         }
         Command::RegisterSchemas => {
             register(SchemaRegistry::from_env(&cli.registry_name).await).await?;
         }
         Command::Seed => {
-            let pool = local::prepare_database(&cli.database_url).await?;
+            let pool = local::prepare_database(&database_url).await?;
             seed(&pool).await?;
         }
         Command::Rebuild { functions, port } => {
@@ -145,6 +206,39 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::ensure!(status.is_success(), "{function}: {status}: {body}");
                 step(&format!("{function} rebuilt: {body}"));
             }
+        }
+        Command::CreateTopics {
+            ref bootstrap_servers,
+            ref msk_cluster_arn,
+            partitions,
+            replication_factor,
+            retention_ms,
+        } => {
+            let target = match msk_cluster_arn {
+                Some(cluster_arn) => local::topics::TopicTarget::Msk {
+                    cluster_arn: cluster_arn.clone(),
+                },
+                None => local::topics::TopicTarget::Kafka {
+                    bootstrap: bootstrap_servers.clone(),
+                },
+            };
+            let settings = local::topics::TopicSettings {
+                partitions,
+                replication_factor,
+                retention_ms: Some(retention_ms),
+            };
+            let topics = local::topics::create_topics(&target, &settings).await?;
+            step(&format!(
+                "{} topics ready ({partitions} partitions, replication {replication_factor}, retention {retention_ms} ms)",
+                topics.len()
+            ));
+        }
+        Command::InitAws {
+            ref database_secret_name,
+        } => {
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let init = aws_init(&cli.registry_name, &database_url, database_secret_name);
+            init_aws(&aws, &init).await?;
         }
         Command::Up {
             port,
@@ -172,17 +266,17 @@ async fn main() -> anyhow::Result<()> {
                 let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
                 (None, aws)
             };
-            let registry = SchemaRegistry::new(aws_sdk_glue::Client::new(&aws), &cli.registry_name);
             step("preparing PostgreSQL");
-            let pool = local::prepare_database(&cli.database_url).await?;
+            let pool = local::prepare_database(&database_url).await?;
             seed(&pool).await?;
-            let registry = register(registry).await?;
+            let init = aws_init(&cli.registry_name, &database_url, DATABASE_SECRET_NAME);
+            let registry = init_aws(&aws, &init).await?;
             let ses = aws_sdk_sesv2::Client::new(&aws);
-            let sender = std::env::var(send_confirmation::SENDER_ENV)
-                .unwrap_or_else(|_| send_confirmation::DEFAULT_SENDER.to_owned());
-            send_confirmation::ensure_sender_identity(&ses, &sender).await?;
-            step(&format!("SES sender identity {sender} ready"));
-            let publisher = messaging::Publisher::new(pool.clone(), &tansu.bootstrap)?;
+            let sender = init.sender;
+            let publisher = messaging::Publisher::new(
+                pool.clone(),
+                &messaging::KafkaConfig::plaintext(&tansu.bootstrap),
+            )?;
             let functions = local::functions::InProcessInvoker {
                 ctx: messaging::FunctionContext {
                     pool: pool.clone(),

@@ -9,21 +9,18 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 pub use lambda_runtime::Error;
 
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name).map_err(|_| format!("{name} is not set").into())
-}
-
 impl FunctionContext {
-    /// `DATABASE_URL`, `SCHEMA_REGISTRY_NAME` (default clinic-scheduling), `DB_MAX_CONNECTIONS`
-    /// (default 2: one invocation at a time), `KAFKA_BOOTSTRAP_SERVERS` (optional: enables the
-    /// publish-after-commit fast path).
+    /// The database ([`crate::database::database_url_from_env`]), `SCHEMA_REGISTRY_NAME` (default
+    /// clinic-scheduling), `DB_MAX_CONNECTIONS` (default 2: one invocation at a time),
+    /// `KAFKA_BOOTSTRAP_SERVERS` (optional: enables the publish-after-commit fast path) and
+    /// `KAFKA_AUTH` ([`crate::KafkaConfig::from_env`]).
     pub async fn from_env() -> Result<Self, Error> {
         let max_connections = std::env::var("DB_MAX_CONNECTIONS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(2);
         let pool = store::connect(
-            &env("DATABASE_URL")?,
+            &crate::database::database_url_from_env().await?,
             store::PoolSettings {
                 max_connections,
                 ..Default::default()
@@ -33,9 +30,9 @@ impl FunctionContext {
         let registry_name = std::env::var("SCHEMA_REGISTRY_NAME")
             .unwrap_or_else(|_| contract::DEFAULT_REGISTRY_NAME.to_owned());
         let registry = contract::SchemaRegistry::from_env(registry_name).await;
-        let publisher = match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
-            Ok(bootstrap) => Some(Publisher::new(pool.clone(), &bootstrap)?),
-            Err(_) => None,
+        let publisher = match crate::KafkaConfig::from_env()? {
+            Some(kafka) => Some(Publisher::new(pool.clone(), &kafka)?),
+            None => None,
         };
         Ok(Self {
             pool,

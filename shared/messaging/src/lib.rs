@@ -4,10 +4,13 @@
 
 pub mod adapter;
 pub mod commands;
+pub mod database;
+pub mod kafka;
 pub mod lambda;
 pub mod publisher;
 pub mod saga;
 pub mod topics;
 
 pub use adapter::{handle_batch, FunctionContext, FunctionInput, HandlerError, KafkaFunction};
+pub use kafka::{KafkaAuth, KafkaConfig};
 pub use publisher::Publisher;

@@ -4,8 +4,10 @@
 //!
 //! One publisher works at a time (a transaction-scoped advisory lock), so rows of one key are
 //! never overtaken by a concurrent publisher; the producer is idempotent with acks=all, so a
-//! retried send does not reorder or duplicate within a partition.
+//! retried send does not reorder or duplicate within a partition. The producer authenticates as
+//! its [`KafkaConfig`] says (PLAINTEXT locally, MSK IAM in the cloud).
 
+use crate::kafka::{KafkaConfig, KafkaContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -30,7 +32,7 @@ pub enum PublishError {
 #[derive(Clone)]
 pub struct Publisher {
     pool: PgPool,
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -48,11 +50,11 @@ struct Row {
     headers: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Producer settings shared by everything that writes to Kafka.
-pub fn producer_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+/// Producer settings shared by everything that writes to Kafka; create the producer with
+/// `create_with_context(kafka.context())` so IAM tokens get signed.
+pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = kafka.client_config();
     config
-        .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "2")
@@ -61,10 +63,10 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
 }
 
 impl Publisher {
-    pub fn new(pool: PgPool, bootstrap: &str) -> Result<Self, PublishError> {
+    pub fn new(pool: PgPool, kafka: &KafkaConfig) -> Result<Self, PublishError> {
         Ok(Self {
             pool,
-            producer: producer_config(bootstrap).create()?,
+            producer: producer_config(kafka).create_with_context(kafka.context())?,
         })
     }
 

@@ -1,7 +1,8 @@
 //! Test helpers: real local stand-ins for AWS (a moto server), Kafka (a tansu broker) and a
 //! PostgreSQL cluster of a test's own, started
 //! on free ports, and SDK clients pointed at them. Servers stop when dropped, or when the test
-//! process ends.
+//! process ends. With the feature `containers`, [`containers`] gives the same services from
+//! Docker containers instead.
 
 pub mod postgres;
 
@@ -13,6 +14,9 @@ use std::net::TcpListener;
 use std::sync::OnceLock;
 
 pub use local::moto::workspace_root;
+
+#[cfg(feature = "containers")]
+pub mod containers;
 
 /// A moto server on a free 127.0.0.1 port.
 #[derive(Debug)]

@@ -1,0 +1,66 @@
+locals {
+  catalogue = jsondecode(file("${path.module}/catalogue.json"))
+
+  # Every function with its defaults filled in: trigger "kafka" unless said otherwise.
+  functions = {
+    for name, f in local.catalogue.functions : name => {
+      trigger  = lookup(f, "trigger", "kafka")
+      schedule = lookup(f, "schedule", null)
+      timeout  = lookup(f, "timeout", 30)
+      env      = lookup(f, "env", [])
+      glue     = lookup(f, "glue", true)
+      mappings = [for m in f.mappings : merge(local.catalogue.mapping_defaults, m)]
+    }
+  }
+
+  # One event-source mapping per function and topic, keyed "<function>/<consumer group>".
+  mappings = merge([
+    for name, f in local.functions : {
+      for m in f.mappings : "${name}/${m.consumer_group}" => merge(m, {
+        function    = name
+        dead_letter = "${m.topic}.dlq"
+      })
+    }
+  ]...)
+
+  # The topic contract, plus a dead-letter topic for each (as messaging::topics::all_topics).
+  topics       = concat(local.catalogue.topics, [for t in local.catalogue.topics : "${t}.dlq"])
+  dead_letters = [for t in local.catalogue.topics : "${t}.dlq"]
+
+  scheduled = { for name, f in local.functions : name => f if f.trigger == "schedule" }
+
+  jwks_url = coalesce(var.auth_jwks_url, "${trimsuffix(var.auth_issuer, "/")}/.well-known/jwks.json")
+
+  # Environment variables by group; every function gets the common ones.
+  env_common = {
+    DATABASE_SECRET_ARN     = aws_rds_cluster.main.master_user_secret[0].secret_arn
+    DATABASE_HOST           = aws_db_proxy.main.endpoint
+    DATABASE_NAME           = aws_rds_cluster.main.database_name
+    DATABASE_SSLMODE        = "verify-full"
+    SCHEMA_REGISTRY_NAME    = aws_glue_registry.main.registry_name
+    KAFKA_BOOTSTRAP_SERVERS = aws_msk_cluster.main.bootstrap_brokers_sasl_iam
+    KAFKA_AUTH              = "iam"
+    RUST_LOG                = "info"
+  }
+  env_groups = {
+    saga = {
+      SAGA_INSURANCE_DEADLINE_SECONDS    = tostring(var.saga_insurance_deadline_seconds)
+      SAGA_CONFIRMATION_DEADLINE_SECONDS = tostring(var.saga_confirmation_deadline_seconds)
+    }
+    ses = {
+      CONFIRMATION_SENDER = var.confirmation_sender
+    }
+    auth = {
+      AUTH_ISSUER   = var.auth_issuer
+      AUTH_AUDIENCE = var.auth_audience
+      AUTH_JWKS_URL = local.jwks_url
+    }
+  }
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # MSK IAM resource ARNs: arn:aws:kafka:<region>:<account>:<kind>/<cluster name>/<cluster uuid>/<name>.
+  msk_cluster_path = "${aws_msk_cluster.main.cluster_name}/${aws_msk_cluster.main.cluster_uuid}"
+  msk_arn_prefix   = "arn:${local.partition}:kafka:${var.region}:${local.account_id}"
+}
