@@ -54,17 +54,29 @@ locals {
           Resource = aws_kms_key.main.arn
         },
         {
-          # Every function publishes its outbox rows right after commit (and the relay sweeps).
+          # Every function publishes the outbox right after its commit (and the relay sweeps).
           Sid      = "ProduceToTopics"
           Effect   = "Allow"
           Action   = ["kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently"]
           Resource = aws_msk_cluster.main.arn
         },
         {
-          Sid      = "WriteTopics"
+          # Not only the function's own topics (`produces` and its mappings' dead-letter topics),
+          # on purpose: the publisher (shared/messaging/src/publisher.rs, publish_pending) sends
+          # EVERY unpublished outbox row in id order, not just the rows this function wrote, so a
+          # row another function left behind (its own publish failed, or it lost the publisher
+          # lock) goes out with ours. Without write access to that row's topic the whole round
+          # would fail: our rows would wait for the relay's next sweep (up to a minute) and the
+          # rows already sent would go out twice. Narrowed instead to this cluster and to the
+          # topics an outbox row can name (local.outbox_topics): the integrations' command topics
+          # nobody here writes (appointments.commands.schedule, appointments.commands.complete)
+          # and unconsumed dead-letter topics stay out. Per-function topics would need a publisher
+          # that takes only its own rows; with one database user for all functions that would not
+          # confine a compromised function anyway (it could insert an outbox row for the relay).
+          Sid      = "WriteOutboxTopics"
           Effect   = "Allow"
           Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-          Resource = [for t in local.topics : "${local.topic_arn}/${t}"]
+          Resource = [for t in local.outbox_topics : "${local.topic_arn}/${t}"]
         },
       ],
       f.glue ? [{

@@ -9,6 +9,7 @@ locals {
       timeout  = lookup(f, "timeout", 30)
       env      = lookup(f, "env", [])
       glue     = lookup(f, "glue", true)
+      produces = f.produces
       mappings = [for m in f.mappings : merge(local.catalogue.mapping_defaults, m)]
     }
   }
@@ -23,9 +24,17 @@ locals {
     }
   ]...)
 
-  # The topic contract, plus a dead-letter topic for each (as messaging::topics::all_topics).
-  topics       = concat(local.catalogue.topics, [for t in local.catalogue.topics : "${t}.dlq"])
+  # A dead-letter topic for every contract topic (as messaging::topics::all_topics creates them).
   dead_letters = [for t in local.catalogue.topics : "${t}.dlq"]
+
+  # Every topic an outbox row can name: the records some function writes through the outbox, and
+  # the dead-letter topic of every mapped topic (the adapter dead-letters through the outbox; the
+  # mapping's kafka:// on-failure destination writes there too). Every function may write all of
+  # them; lambda.tf says why.
+  outbox_topics = sort(distinct(concat(
+    flatten([for f in local.functions : f.produces]),
+    [for m in values(local.mappings) : m.dead_letter],
+  )))
 
   scheduled = { for name, f in local.functions : name => f if f.trigger == "schedule" }
 
