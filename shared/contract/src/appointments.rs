@@ -45,6 +45,20 @@ impl_record!(
     topic: "appointments.appointments.created",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .version("appointment_version", r.appointment_version)
+            .id("saga_id", r.saga_id)
+            .id("clinic_id", r.clinic_id)
+            .text("clinic_name", &r.clinic_name)
+            .id("provider_id", r.provider_id)
+            .text("provider_name", &r.provider_name)
+            .id("patient_id", r.patient_id)
+            .text("patient_name", &r.patient_name)
+            .text("patient_email", &r.patient_email)
+            .instant("scheduled_for", r.scheduled_for)
+            .duration("duration_minutes", r.duration_minutes);
+    },
 );
 
 /// An appointment passed its checks and is confirmed. Topic `appointments.appointments.confirmed`.
@@ -66,6 +80,11 @@ impl_record!(
     topic: "appointments.appointments.confirmed",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .version("appointment_version", r.appointment_version)
+            .id("saga_id", r.saga_id);
+    },
 );
 
 /// An appointment was cancelled. Topic `appointments.appointments.cancelled`.
@@ -88,6 +107,12 @@ impl_record!(
     topic: "appointments.appointments.cancelled",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .version("appointment_version", r.appointment_version)
+            .id("saga_id", r.saga_id)
+            .text("reason", &r.reason);
+    },
 );
 
 /// An appointment took place and is completed. Topic `appointments.appointments.completed`.
@@ -109,4 +134,9 @@ impl_record!(
     topic: "appointments.appointments.completed",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .version("appointment_version", r.appointment_version)
+            .id("saga_id", r.saga_id);
+    },
 );

@@ -78,6 +78,11 @@ impl_record!(
     topic: "calls.calls.started",
     key: |r| r.call_id.to_string(),
     saga: |_| None,
+    check: |r, c| {
+        c.id("call_id", r.call_id)
+            .id("clinic_id", r.clinic_id)
+            .text("agent_id", &r.agent_id);
+    },
 );
 
 /// A call-center call ended. Topic `calls.calls.ended`.
@@ -103,4 +108,10 @@ impl_record!(
     topic: "calls.calls.ended",
     key: |r| r.call_id.to_string(),
     saga: |_| None,
+    check: |r, c| {
+        c.id("call_id", r.call_id)
+            .id("clinic_id", r.clinic_id)
+            .text("agent_id", &r.agent_id)
+            .optional_id("appointment_id", r.appointment_id);
+    },
 );

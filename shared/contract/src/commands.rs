@@ -36,6 +36,14 @@ impl_record!(
     topic: "appointments.commands.schedule",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .id("clinic_id", r.clinic_id)
+            .id("patient_id", r.patient_id)
+            .optional_id("provider_id", r.provider_id)
+            .instant("scheduled_for", r.scheduled_for);
+    },
 );
 
 /// Cancel an appointment that is not yet completed. Topic `appointments.commands.cancel`.
@@ -64,6 +72,12 @@ impl_record!(
     topic: "appointments.commands.cancel",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .text("reason", &r.reason)
+            .text("requested_by", &r.requested_by);
+    },
 );
 
 /// Sent by the saga: confirm an appointment whose checks passed. Topic `appointments.commands.confirm`.
@@ -84,6 +98,10 @@ impl_record!(
     topic: "appointments.commands.confirm",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id);
+    },
 );
 
 /// Mark a confirmed appointment as completed. Topic `appointments.commands.complete`.
@@ -106,4 +124,9 @@ impl_record!(
     topic: "appointments.commands.complete",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .text("requested_by", &r.requested_by);
+    },
 );

@@ -32,6 +32,13 @@ impl_record!(
     topic: "insurance.commands.verify",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .id("patient_id", r.patient_id)
+            .id("clinic_id", r.clinic_id)
+            .instant("scheduled_for", r.scheduled_for);
+    },
 );
 
 /// The patient's insurance covers the appointment. Topic `insurance.events.verified`.
@@ -54,6 +61,11 @@ impl_record!(
     topic: "insurance.events.verified",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .text("payer", &r.payer);
+    },
 );
 
 /// The insurance could not be verified; the saga compensates. Topic `insurance.events.failed`.
@@ -75,4 +87,9 @@ impl_record!(
     topic: "insurance.events.failed",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .text("reason", &r.reason);
+    },
 );

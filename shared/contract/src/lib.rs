@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod record;
 pub mod registry;
+pub mod validate;
 mod wire;
 
 pub use appointments::{
@@ -37,6 +38,7 @@ pub use metrics::HourlyCount;
 pub use notifications::{ConfirmationSent, SendConfirmation};
 pub use record::{record_for_topic, record_info, Record, RecordInfo, ALL_RECORDS};
 pub use registry::{DecodeError, EncodeError, RegistryError, SchemaRegistry};
+pub use validate::Impossible;
 
 /// The Glue Schema Registry holding this product's schemas, unless `SCHEMA_REGISTRY_NAME` says otherwise.
 pub const DEFAULT_REGISTRY_NAME: &str = "clinic-scheduling";

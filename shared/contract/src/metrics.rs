@@ -26,4 +26,9 @@ impl_record!(
     topic: "appointments.metrics.hourly-counts",
     key: |r| r.clinic_id.to_string(),
     saga: |_| None,
+    check: |r, c| {
+        c.id("clinic_id", r.clinic_id)
+            .instant("window_start", r.window_start)
+            .count("count", r.count);
+    },
 );

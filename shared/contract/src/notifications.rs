@@ -24,6 +24,10 @@ impl_record!(
     topic: "notifications.commands.send",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id);
+    },
 );
 
 /// The confirmation was sent to the patient. Topic `notifications.events.sent`.
@@ -46,4 +50,9 @@ impl_record!(
     topic: "notifications.events.sent",
     key: |r| r.appointment_id.to_string(),
     saga: |r| Some(r.saga_id),
+    check: |r, c| {
+        c.id("appointment_id", r.appointment_id)
+            .id("saga_id", r.saga_id)
+            .text("message_id", &r.message_id);
+    },
 );

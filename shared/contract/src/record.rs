@@ -15,6 +15,7 @@ use crate::commands::{
 use crate::insurance::{InsuranceFailed, InsuranceVerified, VerifyInsurance};
 use crate::metrics::HourlyCount;
 use crate::notifications::{ConfirmationSent, SendConfirmation};
+use crate::validate::Impossible;
 
 /// A record of the contract: one Avro schema (`schemas/<NAME>.avsc`), one topic.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -33,6 +34,9 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn event_id(&self) -> EventId;
     /// The booking saga the record belongs to, if any.
     fn saga_id(&self) -> Option<SagaId>;
+    /// Checks what the schema cannot say: no nil ids, no absurd times, no empty required
+    /// texts, versions from 1 (see [`crate::validate`]). Every decoded record passes through it.
+    fn validate(&self) -> Result<(), Impossible>;
 }
 
 /// A record's name, topic and committed schema text, without its Rust type.
@@ -89,9 +93,10 @@ pub fn record_for_topic(topic: &str) -> Option<&'static RecordInfo> {
 
 /// Implements [`Record`] for a struct whose schema is `schemas/<Type>.avsc`.
 ///
-/// `key` and `saga` are closures over `&Self`, written at the call site.
+/// `key` and `saga` are closures over `&Self`, written at the call site; `check` adds the
+/// record's own field checks to those every record gets (`event_id`, `occurred_at`).
 macro_rules! impl_record {
-    ($ty:ident, topic: $topic:literal, key: $key:expr, saga: $saga:expr $(,)?) => {
+    ($ty:ident, topic: $topic:literal, key: $key:expr, saga: $saga:expr, check: $check:expr $(,)?) => {
         impl $crate::record::Record for $ty {
             const NAME: &'static str = stringify!($ty);
             const TOPIC: &'static str = $topic;
@@ -136,6 +141,16 @@ macro_rules! impl_record {
             fn saga_id(&self) -> Option<::domain::ids::SagaId> {
                 let saga: fn(&$ty) -> Option<::domain::ids::SagaId> = $saga;
                 saga(self)
+            }
+
+            fn validate(&self) -> Result<(), $crate::validate::Impossible> {
+                let check: fn(&$ty, &mut $crate::validate::Checks) = $check;
+                let mut checks = $crate::validate::Checks::new(stringify!($ty));
+                checks
+                    .id("event_id", self.event_id)
+                    .instant("occurred_at", self.occurred_at);
+                check(self, &mut checks);
+                checks.finish()
             }
         }
     };

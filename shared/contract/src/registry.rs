@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::datum::{decode_datum, encode_datum, ContractError};
 use crate::frame::{frame, unframe, FrameError};
 use crate::record::{record_info, Record, RecordInfo, ALL_RECORDS};
+use crate::validate::Impossible;
 
 const GET_SCHEMA_VERSION: &str = "GetSchemaVersion";
 
@@ -113,9 +114,10 @@ pub enum DecodeError {
     Datum(#[from] ContractError),
     #[error("cannot fetch the writer schema: {0}")]
     Registry(#[source] RegistryError),
-    /// The datum fits the schema but holds a value no producer writes.
+    /// The datum fits the schema but holds a value no producer writes (the field is named,
+    /// its value is not).
     #[error("impossible record: {0}")]
-    Impossible(&'static str),
+    Impossible(#[from] Impossible),
 }
 
 impl DecodeError {
@@ -273,15 +275,13 @@ impl SchemaRegistry {
     }
 
     /// Decodes a framed record, resolving its writer schema version into the current `T`.
-    /// A record whose event id is the nil UUID (the idempotency key every consumer relies on)
-    /// is refused as impossible.
+    /// A schema-valid record holding a value no producer writes (a nil id, a time before 2000,
+    /// an empty required text, version 0: [`Record::validate`]) is refused as impossible.
     pub async fn decode<T: Record>(&self, bytes: &[u8]) -> Result<T, DecodeError> {
         let (version_id, datum) = unframe(bytes)?;
         let writer = self.writer_schema(version_id).await?;
         let record = decode_datum::<T>(datum, &writer)?;
-        if record.event_id().0.is_nil() {
-            return Err(DecodeError::Impossible("event_id is the nil UUID"));
-        }
+        record.validate()?;
         Ok(record)
     }
 

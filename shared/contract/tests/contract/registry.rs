@@ -236,7 +236,11 @@ async fn a_record_with_the_nil_event_id_is_impossible_and_permanent() {
         .decode::<SendConfirmation>(&framed)
         .await
         .expect_err("impossible");
-    assert!(matches!(err, DecodeError::Impossible(_)), "{err:?}");
+    assert!(
+        matches!(err, DecodeError::Impossible(Impossible { field: "event_id", .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("nil UUID"), "{err}");
     assert!(!err.is_retryable());
     record.event_id = EventId::new();
     let valid = reg.encode(&record).await.expect("encode");
