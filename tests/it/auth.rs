@@ -1,14 +1,19 @@
 //! Authentication and clinic scoping: every route but the public ones needs a valid bearer
-//! token (issuer, audience, expiry and signature checked), and an agent sees and changes only
-//! the clinics in its token.
+//! token (RS256 or ES256; issuer, audience, expiry and signature checked; keys from a JWKS
+//! whose cached copy expires), and an agent sees and changes only the clinics in its token.
 
 use crate::support::*;
 use api::auth::{KeySource, Verifier};
+use api::problem::ApiError;
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
+use jsonwebtoken::jwk::JwkSet;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 async fn as_agent(
     api: &TestApi,
@@ -267,7 +272,8 @@ async fn an_agent_sees_and_changes_only_its_own_clinics(pool: PgPool) {
     assert_eq!(status, "PENDING_INSURANCE", "nothing changed");
     assert_eq!(api.count("appointments").await, 1, "nothing booked");
     assert_eq!(api.count("calls").await, 0, "no call started");
-    // Metrics without a clinic cover the agent's own clinics only.
+    // Metrics without a clinic cover the agent's own clinics only (counted in
+    // metrics_without_a_clinic_count_the_agents_clinics_only).
     let metrics = as_agent(&api, &ben, Method::GET, "/api/v1/metrics", None).await;
     assert_eq!(metrics.status, StatusCode::OK);
 }
@@ -299,48 +305,395 @@ async fn clinics_may_come_as_a_cognito_style_string_claim(pool: PgPool) {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 }
 
-/// Serves `issuer`'s JWKS on a free port (as an identity provider would); returns its URL.
-async fn jwks_server(issuer: Arc<LocalIssuer>) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, local::auth::router(issuer)).await;
-    });
-    (url, server)
+/// An identity provider's JWKS endpoint whose key set the test changes (a rotation) or takes
+/// down, counting the fetches.
+#[derive(Clone)]
+struct Jwks {
+    set: Arc<Mutex<JwkSet>>,
+    down: Arc<AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Jwks {
+    /// Serves `set` on a free port; returns the endpoint and its URL.
+    async fn serve(set: JwkSet) -> (Jwks, String) {
+        let jwks = Jwks {
+            set: Arc::new(Mutex::new(set)),
+            down: Arc::default(),
+            fetches: Arc::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .route(
+                "/jwks.json",
+                axum::routing::get(|State(jwks): State<Jwks>| async move {
+                    jwks.fetches.fetch_add(1, Ordering::SeqCst);
+                    if jwks.down.load(Ordering::SeqCst) {
+                        return Err(StatusCode::SERVICE_UNAVAILABLE);
+                    }
+                    Ok(axum::Json(jwks.set.lock().expect("set").clone()))
+                }),
+            )
+            .with_state(jwks.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (jwks, url)
+    }
+
+    fn publish(&self, set: JwkSet) {
+        *self.set.lock().expect("set") = set;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+/// A clock the test moves on by hand.
+fn manual_clock() -> (api::auth::Clock, Arc<Mutex<Duration>>) {
+    let start = Instant::now();
+    let elapsed = Arc::new(Mutex::new(Duration::ZERO));
+    let read = elapsed.clone();
+    let clock: api::auth::Clock = Arc::new(move || start + *read.lock().expect("clock"));
+    (clock, elapsed)
+}
+
+fn both(a: &LocalIssuer, b: &LocalIssuer) -> JwkSet {
+    JwkSet {
+        keys: a
+            .jwks()
+            .keys
+            .iter()
+            .chain(&b.jwks().keys)
+            .cloned()
+            .collect(),
+    }
 }
 
 #[tokio::test]
-async fn keys_are_fetched_from_the_jwks_url_and_fetched_again_for_a_new_key() {
-    let old = Arc::new(LocalIssuer::generate("https://idp.test.example").expect("issuer"));
-    let (url, server) = jwks_server(old.clone()).await;
-    let verifier =
-        Verifier::new(old.issuer(), local::auth::AUDIENCE, KeySource::Url(url)).expect("verifier");
+async fn a_key_removed_from_the_jwks_stops_working_in_the_same_process_once_its_copy_expires() {
+    let old = LocalIssuer::generate("https://idp.test.example").expect("issuer");
+    let new = LocalIssuer::generate(old.issuer()).expect("issuer");
+    let (idp, url) = Jwks::serve(old.jwks().clone()).await;
+    let (clock, elapsed) = manual_clock();
+    let verifier = Verifier::new(old.issuer(), local::auth::AUDIENCE, KeySource::Url(url))
+        .expect("verifier")
+        .with_max_age(Duration::from_secs(300))
+        .with_clock(clock);
     let ava = agent("agent-ava");
+    let old_token = old.token_for(&ava).expect("token");
+    let new_token = new.token_for(&ava).expect("token");
     let agent = verifier
-        .verify(&old.token_for(&ava).expect("token"))
+        .verify(&old_token)
         .await
         .expect("a token signed with the published key");
     assert_eq!(agent.id, "agent-ava");
     assert_eq!(agent.clinics, vec![clinic_id(BAYVIEW), clinic_id(HUDSON)]);
-    server.abort();
-    // The provider rotates its key: the new key's tokens are accepted once its JWKS publishes
-    // it, and tokens signed with the retired key are refused.
-    let rotated = Arc::new(LocalIssuer::generate(old.issuer()).expect("issuer"));
-    let (url, server) = jwks_server(rotated.clone()).await;
-    let after_rotation =
-        Verifier::new(old.issuer(), local::auth::AUDIENCE, KeySource::Url(url)).expect("verifier");
-    let token = rotated.token_for(&ava).expect("token");
+    assert_eq!(idp.fetches(), 1);
+
+    // The provider rotates: the new key is published next to the old one, and a token with the
+    // new key id makes the verifier fetch again (at most once a minute).
+    idp.publish(both(&old, &new));
+    *elapsed.lock().expect("clock") = Duration::from_secs(61);
     assert_eq!(
-        after_rotation.verify(&token).await.expect("rotated key").id,
+        verifier.verify(&new_token).await.expect("new key").id,
         "agent-ava"
     );
-    assert!(after_rotation
-        .verify(&old.token_for(&ava).expect("token"))
-        .await
-        .is_err());
-    server.abort();
+    assert_eq!(idp.fetches(), 2);
+
+    // Then it retires the old key. Within the maximum age the cached set still trusts it,
+    // without asking the provider on every request...
+    idp.publish(new.jwks().clone());
+    *elapsed.lock().expect("clock") = Duration::from_secs(61 + 299);
+    verifier.verify(&old_token).await.expect("cached key");
+    assert_eq!(idp.fetches(), 2);
+    // ...and once the copy is older than that, the set is fetched again: the retired key is
+    // refused, by this same verifier, while no unknown key id was ever presented.
+    *elapsed.lock().expect("clock") = Duration::from_secs(61 + 301);
+    assert!(matches!(
+        verifier.verify(&old_token).await,
+        Err(ApiError::Unauthorized(_))
+    ));
+    assert_eq!(idp.fetches(), 3);
+    assert_eq!(
+        verifier.verify(&new_token).await.expect("new key").id,
+        "agent-ava"
+    );
+    assert_eq!(idp.fetches(), 3, "the fresh copy is reused");
+
+    // An expired copy is not used while the provider is unreachable: 503, not the stale keys;
+    // and the next attempt waits a few seconds instead of fetching on every request.
+    idp.down.store(true, Ordering::SeqCst);
+    *elapsed.lock().expect("clock") = Duration::from_secs(61 + 301 + 301);
+    assert!(matches!(
+        verifier.verify(&new_token).await,
+        Err(ApiError::Unavailable)
+    ));
+    assert!(matches!(
+        verifier.verify(&new_token).await,
+        Err(ApiError::Unavailable)
+    ));
+    assert_eq!(idp.fetches(), 4);
+    idp.down.store(false, Ordering::SeqCst);
+    *elapsed.lock().expect("clock") = Duration::from_secs(61 + 301 + 301 + 6);
+    assert_eq!(
+        verifier.verify(&new_token).await.expect("back").id,
+        "agent-ava"
+    );
+    assert_eq!(idp.fetches(), 5);
+}
+
+/// The test-only RSA key (tests/fixtures: ring cannot generate RSA keys) and its public JWKS.
+const RSA_PRIVATE_KEY: &str = include_str!("../fixtures/test-only-rsa-private-key.pem");
+const RSA_JWKS: &str = include_str!("../fixtures/test-only-rsa-jwks.json");
+const RSA_KID: &str = "test-only-rsa-2048";
+
+fn rs256(claims: &Value, alg: jsonwebtoken::Algorithm, kid: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(RSA_PRIVATE_KEY.as_bytes()).expect("RSA key");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let token = jsonwebtoken::encode(&header, claims, &key).expect("sign");
+    if alg == jsonwebtoken::Algorithm::RS256 {
+        return token;
+    }
+    // The same RS256 signature under a header that claims another algorithm.
+    let (_, rest) = token.split_once('.').expect("JWT");
+    let forged =
+        base64_url(&json!({"alg": format!("{alg:?}"), "typ": "JWT", "kid": kid}).to_string());
+    format!("{forged}.{rest}")
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn rs256_tokens_are_accepted_from_the_key_set_and_checked_like_es256_ones(pool: PgPool) {
+    let es256 = test_api(pool).await;
+    let rsa: JwkSet = serde_json::from_str(RSA_JWKS).expect("JWKS");
+    // One key set with both kinds of key, as an identity provider mid-migration publishes.
+    let keys = JwkSet {
+        keys: rsa
+            .keys
+            .iter()
+            .chain(&es256.issuer.jwks().keys)
+            .cloned()
+            .collect(),
+    };
+    let verifier = Verifier::new(
+        es256.issuer.issuer(),
+        local::auth::AUDIENCE,
+        KeySource::Static(keys),
+    )
+    .expect("verifier");
+    let mut api = es256.clone();
+    api.app = api::app(api::AppState {
+        pool: es256.pool.clone(),
+        registry: es256.registry.clone(),
+        publisher: None,
+        auth: Arc::new(verifier),
+    });
+    let valid = es256.issuer.claims_for(&agent("agent-ava"), 600);
+    let with = |field: &str, value: Value| {
+        let mut claims = valid.clone();
+        claims[field] = value;
+        rs256(&claims, jsonwebtoken::Algorithm::RS256, RSA_KID)
+    };
+    let token = rs256(&valid, jsonwebtoken::Algorithm::RS256, RSA_KID);
+    let clinics = as_agent(&api, &token, Method::GET, "/api/v1/clinics", None).await;
+    assert_eq!(clinics.status, StatusCode::OK, "{}", clinics.body);
+    let mut names: Vec<&str> = clinics
+        .body
+        .as_array()
+        .expect("clinics")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["Bayview Eye Care", "Hudson Vision Center"]);
+    // The ES256 key of the same set still works.
+    let es = as_agent(&api, &es256.token, Method::GET, "/api/v1/clinics", None).await;
+    assert_eq!(es.status, StatusCode::OK);
+
+    let (header, rest) = token.split_once('.').expect("JWT");
+    let signature = rest.split_once('.').expect("JWT").1;
+    let mut stolen = valid.clone();
+    stolen["clinics"] = json!(store::demo::clinics()
+        .iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>());
+    let tampered = format!("{header}.{}.{signature}", base64_url(&stolen.to_string()));
+    let now = Utc::now().timestamp();
+    let cases = [
+        ("expired", with("exp", json!(now - 120)), "expired"),
+        (
+            "wrong audience",
+            with("aud", json!("another-api")),
+            "not meant for this API",
+        ),
+        (
+            "wrong issuer",
+            with("iss", json!("https://evil.example")),
+            "unknown issuer",
+        ),
+        ("tampered payload", tampered, "not valid"),
+        (
+            "unknown key id",
+            rs256(&valid, jsonwebtoken::Algorithm::RS256, "another-kid"),
+            "not valid",
+        ),
+        (
+            "RSA signature presented as ES256",
+            rs256(&valid, jsonwebtoken::Algorithm::ES256, RSA_KID),
+            "not valid",
+        ),
+        (
+            "RSA signature presented as PS256",
+            rs256(&valid, jsonwebtoken::Algorithm::PS256, RSA_KID),
+            "RS256 or ES256",
+        ),
+    ];
+    for (case, token, reason) in cases {
+        let reply = as_agent(&api, &token, Method::GET, "/api/v1/clinics", None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{case}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(reason),
+            "{case}: {}",
+            reply.body
+        );
+    }
+    // The symmetric trick: an HS256 token keyed with the RSA public key's bytes.
+    let public = rsa.keys[0].clone();
+    let jsonwebtoken::jwk::AlgorithmParameters::RSA(params) = &public.algorithm else {
+        panic!("an RSA key");
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(RSA_KID.to_owned());
+    let hs = jsonwebtoken::encode(
+        &header,
+        &valid,
+        &jsonwebtoken::EncodingKey::from_secret(params.n.as_bytes()),
+    )
+    .expect("sign");
+    let reply = as_agent(&api, &hs, Method::GET, "/api/v1/clinics", None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn end_call(api: &TestApi, token: &str, call: &str) -> Reply {
+    as_agent(
+        api,
+        token,
+        Method::POST,
+        &format!("/api/v1/calls/{call}/end"),
+        Some(json!({"outcome": "INFORMATION"})),
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn ending_another_clinics_call_is_not_found_and_changes_nothing(pool: PgPool) {
+    let api = test_api(pool).await;
+    let ben = api.issuer.token_for(&agent("agent-ben")).expect("token");
+    let ava = api.issuer.token_for(&agent("agent-ava")).expect("token");
+    let started = as_agent(
+        &api,
+        &ava,
+        Method::POST,
+        "/api/v1/calls",
+        Some(json!({"clinicId": clinic_id(BAYVIEW).to_string()})),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    let call = started.body["callId"].as_str().expect("callId").to_owned();
+    let outbox = api.count("outbox").await;
+    let foreign = end_call(&api, &ben, &call).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    // Exactly what a call that does not exist gets: the call's existence is not revealed.
+    let unknown = end_call(&api, &ben, &uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    for field in ["type", "title", "detail", "errors"] {
+        assert_eq!(foreign.body[field], unknown.body[field], "{field}");
+    }
+    let (ended_at, outcome): (Option<chrono::DateTime<Utc>>, Option<String>) =
+        sqlx::query_as("SELECT ended_at, outcome FROM calls WHERE id = $1::uuid")
+            .bind(&call)
+            .fetch_one(&api.pool)
+            .await
+            .expect("call");
+    assert_eq!((ended_at, outcome), (None, None), "the call is still open");
+    assert_eq!(api.count("outbox").await, outbox, "no CallEnded record");
+    // Its own clinic's agent can end it: the 404 was the scoping, not the route.
+    let own = end_call(&api, &ava, &call).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn metrics_without_a_clinic_count_the_agents_clinics_only(pool: PgPool) {
+    let api = test_api(pool).await;
+    // Projected bookings and calls in the last hour: Bayview 2 + 1 call, Hudson 1, Lakeshore 4
+    // + 2 calls.
+    let recently = Utc::now() - chrono::Duration::minutes(5);
+    let mut tx = api.pool.begin().await.expect("begin");
+    for (clinic, bookings, calls) in [(BAYVIEW, 2, 1), (HUDSON, 1, 0), (3, 4, 2)] {
+        for _ in 0..bookings {
+            store::metrics::apply_created(
+                &mut tx,
+                domain::AppointmentId::new(),
+                clinic_id(clinic),
+                recently,
+            )
+            .await
+            .expect("created");
+        }
+        for _ in 0..calls {
+            store::calls::apply_call_started(
+                &mut tx,
+                &contract::CallStarted {
+                    event_id: domain::EventId::new(),
+                    occurred_at: recently,
+                    call_id: domain::CallId::new(),
+                    clinic_id: clinic_id(clinic),
+                    agent_id: "agent-x".to_owned(),
+                },
+            )
+            .await
+            .expect("call");
+        }
+    }
+    tx.commit().await.expect("commit");
+    for (who, created, calls) in [
+        ("agent-ben", 4, 2),
+        ("agent-ava", 3, 1),
+        ("supervisor-sam", 7, 3),
+    ] {
+        let token = api.issuer.token_for(&agent(who)).expect("token");
+        let metrics = as_agent(&api, &token, Method::GET, "/api/v1/metrics", None).await;
+        assert_eq!(metrics.status, StatusCode::OK, "{who}: {}", metrics.body);
+        assert_eq!(metrics.body["created"], created, "{who}: {}", metrics.body);
+        assert_eq!(metrics.body["calls"]["started"], calls, "{who}");
+        let hourly: i64 = metrics.body["hourly"]
+            .as_array()
+            .expect("hourly")
+            .iter()
+            .filter_map(|h| h["count"].as_i64())
+            .sum();
+        assert_eq!(hourly, created, "{who}: the series covers the same clinics");
+        let funnel: i64 = metrics.body["funnel30m"]
+            .as_array()
+            .expect("funnel")
+            .iter()
+            .filter_map(|w| w["created"].as_i64())
+            .sum();
+        assert_eq!(funnel, created, "{who}: the funnel covers the same clinics");
+    }
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]

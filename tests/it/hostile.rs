@@ -1,6 +1,6 @@
 //! Hostile input, property-based: random and malformed bodies and query strings against every
 //! write and read route. The API must never answer 5xx, and a refused request must write
-//! nothing (no appointment, no call, no outbox row).
+//! nothing: no row added, removed or changed in any table a request can write.
 
 use crate::support::*;
 use axum::http::{Method, StatusCode};
@@ -111,12 +111,38 @@ fn samples<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
         .collect()
 }
 
-async fn writes(api: &TestApi) -> (i64, i64, i64) {
-    (
-        api.count("appointments").await,
-        api.count("calls").await,
-        api.count("outbox").await,
-    )
+/// The tables a request can write, directly or through what it causes.
+const WRITTEN: [&str; 12] = [
+    "appointments",
+    "saga_state",
+    "saga_timeline",
+    "calls",
+    "outbox",
+    "processed_messages",
+    "confirmation_emails",
+    "appointment_summary",
+    "metrics_hourly",
+    "metrics_appointments",
+    "call_summary",
+    "patients",
+];
+
+/// Each written table's row count and an md5 of all its rows (every column, in a fixed order),
+/// so a refused request that changed a row in place is caught as surely as one that added one.
+async fn fingerprint(api: &TestApi) -> Vec<(String, i64, String)> {
+    let sql = WRITTEN
+        .iter()
+        .map(|table| {
+            format!(
+                "SELECT '{table}', count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    sqlx::query_as(&sql)
+        .fetch_all(&api.pool)
+        .await
+        .expect("fingerprint")
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -130,6 +156,14 @@ async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(poo
         )
         .await;
     let call = started.body["callId"].as_str().expect("callId").to_owned();
+    // The fingerprint sees a change in place (no row added): the check below can fail.
+    let untouched = fingerprint(&api).await;
+    sqlx::query("UPDATE appointments SET notes = 'changed in place' WHERE id = $1")
+        .bind(appointment.0)
+        .execute(&api.pool)
+        .await
+        .expect("update");
+    assert_ne!(fingerprint(&api).await, untouched);
     let write_routes = [
         "/api/v1/appointments".to_owned(),
         format!("/api/v1/appointments/{appointment}/cancel"),
@@ -141,7 +175,7 @@ async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(poo
     for (i, bytes) in samples(body(), 400).into_iter().enumerate() {
         let route = &write_routes[i % write_routes.len()];
         let content_type = content_types[i % 7 % content_types.len()];
-        let before = writes(&api).await;
+        let before = fingerprint(&api).await;
         let reply = api
             .request(Method::POST, route, content_type, bytes.clone())
             .await;
@@ -154,7 +188,7 @@ async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(poo
         );
         if !reply.status.is_success() {
             assert_eq!(
-                writes(&api).await,
+                fingerprint(&api).await,
                 before,
                 "POST {route} {shown:?} wrote something"
             );
@@ -171,6 +205,7 @@ async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(poo
         "/api/v1/patients".to_owned(),
         format!("/api/v1/clinics/{}/availability", clinic_id(BAYVIEW)),
     ];
+    let before_reads = fingerprint(&api).await;
     for (i, query) in samples(query(), 200).into_iter().enumerate() {
         let uri = format!("{}?{query}", read_routes[i % read_routes.len()]);
         let reply = api.get(&uri).await;
@@ -181,4 +216,9 @@ async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(poo
             reply.body
         );
     }
+    assert_eq!(
+        fingerprint(&api).await,
+        before_reads,
+        "a read wrote something"
+    );
 }

@@ -16,6 +16,7 @@ mod hostile;
 mod insurance;
 mod metrics;
 mod notifications;
+mod phi_logs;
 mod pipeline;
 mod rebuild;
 mod saga;

@@ -8,9 +8,12 @@
 //! attributes are). In the cloud, API Gateway's JWT authorizer checks the same token first; the
 //! function checks it again so that no route depends on the gateway being configured right.
 //!
-//! Keys come from a JWKS URL (the identity provider's) and are fetched again when a token names
-//! a key id not seen yet (key rotation), at most once a minute; locally the stack hands its own
-//! key set over directly.
+//! Keys come from a JWKS URL (the identity provider's). The fetched set is used for at most its
+//! maximum age (5 minutes unless configured), then fetched again, so a key the provider removed
+//! stops working within that time; while the set cannot be fetched again, requests are answered
+//! 503 rather than checked against an expired set. A token naming a key id the set does not list
+//! (a new key) triggers a fetch too, at most once a minute. Locally the stack hands its own key
+//! set over directly; it never expires.
 
 use crate::problem::ApiError;
 use crate::AppState;
@@ -24,7 +27,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Routes anyone may call.
@@ -32,6 +35,13 @@ pub const PUBLIC_PATHS: [&str; 2] = ["/api/v1/health", "/api/v1/openapi.json"];
 
 /// How often an unknown key id may trigger a JWKS fetch.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a fetched JWKS is used before it is fetched again, unless configured otherwise:
+/// a key the identity provider removed stops working within this time.
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// The pause after a failed JWKS fetch before the next attempt.
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The authenticated caller, as the token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,20 +122,41 @@ pub enum KeySource {
     Url(String),
 }
 
+/// What the verifier takes the time from: `Instant::now` except in tests that move time on.
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
 /// Checks tokens; built once per process.
-#[derive(Debug)]
 pub struct Verifier {
     issuer: String,
     audience: String,
     source: KeySource,
     keys: RwLock<Keys>,
+    /// One JWKS fetch at a time: requests arriving meanwhile wait for its result.
+    fetching: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+    max_age: Duration,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("source", &self.source)
+            .field("keys", &self.keys)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Default)]
 struct Keys {
     by_id: HashMap<String, (DecodingKey, Algorithm)>,
+    /// When the JWKS was last fetched successfully.
     fetched: Option<Instant>,
+    /// When the last fetch failed (cleared by a success).
+    failed: Option<Instant>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -133,6 +164,7 @@ impl std::fmt::Debug for Keys {
         f.debug_struct("Keys")
             .field("key_ids", &self.by_id.keys().collect::<Vec<_>>())
             .field("fetched", &self.fetched)
+            .field("failed", &self.failed)
             .finish()
     }
 }
@@ -143,6 +175,8 @@ pub enum KeyError {
     Fetch(#[from] reqwest::Error),
     #[error("the JWKS has an unusable key: {0}")]
     Key(#[from] jsonwebtoken::errors::Error),
+    #[error("the JWKS could not be fetched a moment ago; not trying again yet")]
+    RecentlyFailed,
 }
 
 fn keys_of(set: &JwkSet) -> Result<HashMap<String, (DecodingKey, Algorithm)>, KeyError> {
@@ -162,7 +196,8 @@ fn keys_of(set: &JwkSet) -> Result<HashMap<String, (DecodingKey, Algorithm)>, Ke
 }
 
 impl Verifier {
-    /// A verifier for `issuer`/`audience`; a static key set is loaded at once, a URL on first use.
+    /// A verifier for `issuer`/`audience`; a static key set is loaded at once, a URL on first
+    /// use and again whenever its copy is older than [`DEFAULT_JWKS_MAX_AGE`].
     pub fn new(issuer: &str, audience: &str, source: KeySource) -> Result<Verifier, KeyError> {
         let by_id = match &source {
             KeySource::Static(set) => keys_of(set)?,
@@ -175,54 +210,117 @@ impl Verifier {
             keys: RwLock::new(Keys {
                 by_id,
                 fetched: None,
+                failed: None,
             }),
+            fetching: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?,
+            max_age: DEFAULT_JWKS_MAX_AGE,
+            clock: Arc::new(Instant::now),
         })
     }
 
-    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
-        let keys = self
-            .keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.by_id.get(kid).cloned()
+    /// How long a fetched JWKS is trusted before it is fetched again (`AUTH_JWKS_MAX_AGE_SECONDS`).
+    pub fn with_max_age(mut self, max_age: Duration) -> Verifier {
+        self.max_age = max_age;
+        self
     }
 
-    /// Fetches the JWKS again, unless it was fetched within the refresh interval.
-    async fn refresh(&self) -> Result<(), KeyError> {
+    /// Takes the time from `clock` (tests move it on instead of sleeping).
+    pub fn with_clock(mut self, clock: Clock) -> Verifier {
+        self.clock = clock;
+        self
+    }
+
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+        self.read_keys().by_id.get(kid).cloned()
+    }
+
+    /// Whether the fetched copy may still be used (a static set always may).
+    fn is_current(&self, keys: &Keys, now: Instant) -> bool {
+        match self.source {
+            KeySource::Static(_) => true,
+            KeySource::Url(_) => keys
+                .fetched
+                .is_some_and(|at| now.saturating_duration_since(at) < self.max_age),
+        }
+    }
+
+    /// Makes sure the key set is not older than the maximum age: fetches it again when it is.
+    /// Until a fetch succeeds, an expired set is not used (a removed key must stop working).
+    async fn ensure_current(&self) -> Result<(), KeyError> {
+        if self.is_current(&self.read_keys(), (self.clock)()) {
+            return Ok(());
+        }
+        self.fetch_if(|keys, now| !self.is_current(keys, now)).await
+    }
+
+    /// Fetches the JWKS for a key id it did not list, unless it was fetched within the
+    /// refresh interval (so unknown key ids cannot make us hammer the identity provider).
+    async fn fetch_for_unknown_key(&self) -> Result<(), KeyError> {
+        self.fetch_if(|keys, now| {
+            keys.fetched
+                .is_none_or(|at| now.saturating_duration_since(at) >= REFRESH_INTERVAL)
+        })
+        .await
+    }
+
+    /// Fetches the JWKS when `due` says so, one fetch at a time; after a failed fetch, waits
+    /// [`RETRY_INTERVAL`] before the next attempt.
+    async fn fetch_if(&self, due: impl Fn(&Keys, Instant) -> bool) -> Result<(), KeyError> {
         let KeySource::Url(url) = &self.source else {
             return Ok(());
         };
+        let _one_at_a_time = self.fetching.lock().await;
         {
-            let keys = self
-                .keys
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if keys
-                .fetched
-                .is_some_and(|at| at.elapsed() < REFRESH_INTERVAL)
-            {
+            let now = (self.clock)();
+            let keys = self.read_keys();
+            if !due(&keys, now) {
                 return Ok(());
             }
+            if keys
+                .failed
+                .is_some_and(|at| now.saturating_duration_since(at) < RETRY_INTERVAL)
+            {
+                return Err(KeyError::RecentlyFailed);
+            }
         }
-        let set: JwkSet = self
-            .http
-            .get(url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let by_id = keys_of(&set)?;
+        let fetched = async {
+            let set: JwkSet = self
+                .http
+                .get(url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            keys_of(&set)
+        }
+        .await;
+        let now = (self.clock)();
         let mut keys = self
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.by_id = by_id;
-        keys.fetched = Some(Instant::now());
-        Ok(())
+        match fetched {
+            Ok(by_id) => {
+                keys.by_id = by_id;
+                keys.fetched = Some(now);
+                keys.failed = None;
+                Ok(())
+            }
+            Err(e) => {
+                keys.failed = Some(now);
+                Err(e)
+            }
+        }
     }
 
     /// The agent a bearer token stands for. Errors say what is wrong with the token, never
@@ -236,13 +334,15 @@ impl Verifier {
             ));
         }
         let kid = header.kid.ok_or_else(invalid)?;
+        let unavailable = |e: KeyError| {
+            tracing::warn!(error = %e, "cannot fetch the token keys");
+            ApiError::Unavailable
+        };
+        self.ensure_current().await.map_err(unavailable)?;
         let (key, algorithm) = match self.key(&kid) {
             Some(found) => found,
             None => {
-                if let Err(e) = self.refresh().await {
-                    tracing::warn!(error = %e, "cannot refresh the token keys");
-                    return Err(ApiError::Unavailable);
-                }
+                self.fetch_for_unknown_key().await.map_err(unavailable)?;
                 self.key(&kid).ok_or_else(invalid)?
             }
         };
@@ -306,7 +406,7 @@ pub async fn authenticate(
         }
         Err(e) => {
             tracing::info!(
-                path = request.uri().path(),
+                route = crate::route_of(&request),
                 "request refused: invalid bearer token"
             );
             e.into_response()

@@ -47,6 +47,8 @@ pub struct Config {
     pub auth_issuer: String,
     pub auth_audience: String,
     pub auth_jwks_url: String,
+    /// How long a fetched JWKS is trusted before it is fetched again.
+    pub auth_jwks_max_age: std::time::Duration,
 }
 
 impl Config {
@@ -55,7 +57,8 @@ impl Config {
     /// `DB_MAX_CONNECTIONS` (default 5: a Lambda instance serves one request at a time),
     /// `KAFKA_BOOTSTRAP_SERVERS` and `KAFKA_AUTH` (optional: publish bookings right after
     /// commit), and the token issuer: `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_JWKS_URL` (all
-    /// required).
+    /// required) and `AUTH_JWKS_MAX_AGE_SECONDS` (default 300: a key removed from the JWKS
+    /// stops working within that time).
     pub async fn from_env() -> anyhow::Result<Self> {
         let required =
             |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
@@ -68,6 +71,12 @@ impl Config {
                 .map_err(|_| anyhow::anyhow!("DB_MAX_CONNECTIONS must be a positive integer"))?,
             Err(_) => 5,
         };
+        let auth_jwks_max_age = match std::env::var("AUTH_JWKS_MAX_AGE_SECONDS") {
+            Ok(v) => std::time::Duration::from_secs(v.parse().map_err(|_| {
+                anyhow::anyhow!("AUTH_JWKS_MAX_AGE_SECONDS must be a whole number of seconds")
+            })?),
+            Err(_) => auth::DEFAULT_JWKS_MAX_AGE,
+        };
         Ok(Self {
             database_url,
             registry_name,
@@ -76,6 +85,7 @@ impl Config {
             auth_issuer: required("AUTH_ISSUER")?,
             auth_audience: required("AUTH_AUDIENCE")?,
             auth_jwks_url: required("AUTH_JWKS_URL")?,
+            auth_jwks_max_age,
         })
     }
 }
@@ -180,27 +190,37 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// One log line per request: method, path, status and duration, never the query string or
-/// the body (a patient search carries a name). Refusals (4xx) are logged at info and failures
-/// (5xx) at warn, so an error rate can be read off the logs.
+/// One log line per request: method, route, status and duration. The route is the matched
+/// template (`/api/v1/appointments/{id}`), never the path as sent, the query string or the
+/// body: a client can put anything there, a patient's name or email included. Refusals (4xx)
+/// are logged at info and failures (5xx) at warn, so an error rate can be read off the logs.
 async fn log_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let route = route_of(&request);
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let millis = started.elapsed().as_millis() as u64;
     if response.status().is_server_error() {
-        tracing::warn!(%method, path, status, millis, "request failed");
+        tracing::warn!(%method, route, status, millis, "request failed");
     } else if response.status().is_client_error() {
-        tracing::info!(%method, path, status, millis, "request refused");
+        tracing::info!(%method, route, status, millis, "request refused");
     } else {
-        tracing::debug!(%method, path, status, millis, "request served");
+        tracing::debug!(%method, route, status, millis, "request served");
     }
     response
+}
+
+/// The route template a request matched, or `"unmatched"`: safe to log whatever was sent.
+pub(crate) fn route_of(request: &axum::extract::Request) -> String {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |route| route.as_str())
+        .to_owned()
 }
 
 /// Builds the state from config (the pool, the registry client and the token verifier), once.
@@ -222,10 +242,13 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         pool,
         registry,
         publisher,
-        auth: Arc::new(auth::Verifier::new(
-            &config.auth_issuer,
-            &config.auth_audience,
-            auth::KeySource::Url(config.auth_jwks_url.clone()),
-        )?),
+        auth: Arc::new(
+            auth::Verifier::new(
+                &config.auth_issuer,
+                &config.auth_audience,
+                auth::KeySource::Url(config.auth_jwks_url.clone()),
+            )?
+            .with_max_age(config.auth_jwks_max_age),
+        ),
     })
 }
