@@ -72,6 +72,10 @@ enum Command {
         /// The port the running stack's API listens on.
         #[arg(long, env = "PORT", default_value_t = 8080)]
         port: u16,
+        /// How long each projection may take to catch up before the rebuild fails, naming the
+        /// lag left (the projection goes on catching up).
+        #[arg(long, env = "REBUILD_TIMEOUT_SECONDS", default_value_t = local::rebuild::DEFAULT_CATCH_UP_TIMEOUT.as_secs())]
+        timeout_seconds: u64,
     },
     /// Create every topic and its dead-letter topic (idempotent): Kafka admin over PLAINTEXT,
     /// or MSK's topic API with `--msk-cluster-arn` (IAM; default AWS credentials).
@@ -184,7 +188,11 @@ async fn main() -> anyhow::Result<()> {
             let pool = local::prepare_database(&database_url).await?;
             seed(&pool).await?;
         }
-        Command::Rebuild { functions, port } => {
+        Command::Rebuild {
+            functions,
+            port,
+            timeout_seconds,
+        } => {
             let functions = if functions.is_empty() {
                 store::projections::PROJECTIONS
                     .map(|p| p.function.to_owned())
@@ -195,7 +203,9 @@ async fn main() -> anyhow::Result<()> {
             let client = reqwest::Client::new();
             for function in functions {
                 step(&format!("rebuilding {function}"));
-                let url = format!("http://127.0.0.1:{port}/_local/projections/{function}/rebuild");
+                let url = format!(
+                    "http://127.0.0.1:{port}/_local/projections/{function}/rebuild?timeoutSeconds={timeout_seconds}"
+                );
                 let response = client
                     .post(&url)
                     .send()

@@ -1,22 +1,28 @@
 //! Rebuilding a projection from its topics, on the running local stack: pause the function's
 //! mappings, empty its tables and markers, rewind its consumer groups to the earliest offsets,
-//! resume, and wait until it has caught up. Served at `POST /_local/projections/{function}/rebuild`
-//! and run by `clinic-local rebuild`.
+//! resume, and wait until it has caught up (at most a timeout: 10 minutes unless told, then an
+//! error naming the lag left). Served at `POST /_local/projections/{function}/rebuild`
+//! (`?timeoutSeconds=N`) and run by `clinic-local rebuild` (`--timeout-seconds`,
+//! `REBUILD_TIMEOUT_SECONDS`).
 //!
 //! In AWS the same steps are: disable the function's event-source mappings, run the reset
 //! (`store::projections::Projection::reset`) against Aurora, reset the consumer groups to the
 //! earliest offsets (`kafka-consumer-groups --reset-offsets --to-earliest`), enable the
 //! mappings again.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::projections::{projection, PROJECTIONS};
+
+/// How long a rebuild waits for its projection to catch up unless told otherwise: generous, as
+/// a rebuild replays everything its topics hold.
+pub const DEFAULT_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +42,19 @@ pub enum RebuildError {
     Runtime(#[from] esm::EsmError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(
+        "{function} has not caught up after {waited_seconds} s: {lag} records left to replay \
+         ({per_topic}); its mappings keep running (see /_local/esm/status), or rebuild again with \
+         a longer timeout"
+    )]
+    CatchUpTimedOut {
+        function: String,
+        waited_seconds: u64,
+        /// Records the function's mappings had yet to commit when the time was up.
+        lag: i64,
+        /// The same, per topic with lag: `"<topic> <lag>"`, comma-separated.
+        per_topic: String,
+    },
 }
 
 fn processed(runtime: &esm::Runtime, function: &str) -> u64 {
@@ -47,12 +66,57 @@ fn processed(runtime: &esm::Runtime, function: &str) -> u64 {
         .sum()
 }
 
+/// Waits until `function`'s mappings have committed everything on their topics, at most
+/// `timeout`; then [`RebuildError::CatchUpTimedOut`] with the lag left.
+pub async fn wait_caught_up(
+    runtime: &esm::Runtime,
+    function: &str,
+    timeout: Duration,
+) -> Result<(), RebuildError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let lag = runtime.lag(function).await?;
+        if lag <= 0 {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            // lag() has just measured every mapping, so their statuses hold this lag.
+            let per_topic = runtime
+                .status()
+                .into_iter()
+                .filter(|m| m.function == function && m.lag.is_some_and(|l| l > 0))
+                .map(|m| format!("{} {}", m.topic, m.lag.unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(RebuildError::CatchUpTimedOut {
+                function: function.to_owned(),
+                waited_seconds: timeout.as_secs(),
+                lag,
+                per_topic,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50).min(deadline - now)).await;
+    }
+}
+
 /// Rebuilds the projection written by `function` and returns once it has caught up with its
-/// topics. The mappings are resumed even when a step fails.
+/// topics, waiting at most [`DEFAULT_CATCH_UP_TIMEOUT`] for that.
 pub async fn rebuild(
     runtime: &esm::Runtime,
     pool: &PgPool,
     function: &str,
+) -> Result<RebuildReport, RebuildError> {
+    rebuild_within(runtime, pool, function, DEFAULT_CATCH_UP_TIMEOUT).await
+}
+
+/// [`rebuild`], waiting at most `catch_up_timeout` for the catch-up. The mappings are resumed
+/// even when a step fails, and stay resumed after a timeout (they go on catching up).
+pub async fn rebuild_within(
+    runtime: &esm::Runtime,
+    pool: &PgPool,
+    function: &str,
+    catch_up_timeout: Duration,
 ) -> Result<RebuildReport, RebuildError> {
     let projection =
         projection(function).ok_or_else(|| RebuildError::UnknownProjection(function.to_owned()))?;
@@ -67,9 +131,7 @@ pub async fn rebuild(
     .await;
     runtime.resume(function)?;
     reset?;
-    while runtime.lag(function).await? > 0 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_caught_up(runtime, function, catch_up_timeout).await?;
     let report = RebuildReport {
         function: function.to_owned(),
         replayed_records: processed(runtime, function) - before,
@@ -90,17 +152,33 @@ struct RebuildState {
     pool: PgPool,
 }
 
-/// `POST /{function}/rebuild`: rebuilds and answers with the [`RebuildReport`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RebuildParams {
+    /// How long to wait for the catch-up; default [`DEFAULT_CATCH_UP_TIMEOUT`].
+    timeout_seconds: Option<u64>,
+}
+
+/// `POST /{function}/rebuild[?timeoutSeconds=N]`: rebuilds and answers with the
+/// [`RebuildReport`]; 504 with the lag left when the catch-up takes longer than the timeout.
 pub fn router(runtime: Arc<esm::Runtime>, pool: PgPool) -> Router {
     Router::new()
         .route(
             "/{function}/rebuild",
             post(
-                |State(state): State<RebuildState>, Path(function): Path<String>| async move {
-                    match rebuild(&state.runtime, &state.pool, &function).await {
+                |State(state): State<RebuildState>,
+                 Path(function): Path<String>,
+                 Query(params): Query<RebuildParams>| async move {
+                    let timeout = params
+                        .timeout_seconds
+                        .map_or(DEFAULT_CATCH_UP_TIMEOUT, Duration::from_secs);
+                    match rebuild_within(&state.runtime, &state.pool, &function, timeout).await {
                         Ok(report) => Ok(Json(report)),
                         Err(e @ RebuildError::UnknownProjection(_)) => {
                             Err((StatusCode::NOT_FOUND, e.to_string()))
+                        }
+                        Err(e @ RebuildError::CatchUpTimedOut { .. }) => {
+                            Err((StatusCode::GATEWAY_TIMEOUT, e.to_string()))
                         }
                         Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
                     }
