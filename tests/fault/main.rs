@@ -1,9 +1,9 @@
 //! The fault suite: the whole pipeline (API → tansu → every function → PostgreSQL, emails in
-//! moto) keeps its promises while something breaks. Each scenario books a few hundred
-//! appointments while the fault happens, waits until everything has settled, and checks:
-//! every saga terminal, no accepted booking lost, the read model equal to the write model,
-//! exactly one email per CONFIRMED booking and none per CANCELLED one, and no patient data in
-//! the logs. Every wait has a deadline, so the suite is bounded in time.
+//! moto) keeps its promises while something breaks. Each scenario books several hundred
+//! appointments, many of them while the fault happens, waits until everything has settled, and
+//! checks: every saga terminal, no accepted booking lost, the read model equal to the write
+//! model, exactly one email per CONFIRMED booking and none per CANCELLED one, and no patient
+//! data in the logs. Every wait has a deadline, so the suite is bounded in time.
 
 mod logs;
 mod proxy;
@@ -13,54 +13,73 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use clinic_tests::stack::*;
+use clinic_tests::support::TestApi;
 use domain::AppointmentId;
 use futures::StreamExt;
 use local::stack::{template_path, Invocation};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
-/// Bookings per scenario: half before the fault, half while it lasts.
-const BOOKINGS: usize = 200;
+/// Bookings per scenario: half before the fault, half while it lasts (where the fault has no
+/// natural "during", as many as it allows).
+const BOOKINGS: usize = 300;
 
-/// Posts bookings like a client that retries what the server could not take (503, a lost
-/// connection). A retry refused as a taken slot means an earlier attempt went through after all;
-/// its appointment is found by the invariant checks, which cover every stored appointment.
+/// Every distinct slot [`spread_bookings`] has (8 providers, 6 hours, 8 days).
+const SLOTS: usize = 384;
+
+fn appointment_id(reply: &Value) -> Option<AppointmentId> {
+    reply["appointmentId"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .map(AppointmentId)
+}
+
+/// Posts one booking like a client that retries what the server could not take (503, a lost
+/// connection). A retry refused as a taken slot means an earlier attempt went through after
+/// all; its appointment is found by the invariant checks, which cover every stored appointment.
+async fn book_retrying_one(api: &TestApi, body: &Value) -> Option<AppointmentId> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut retried = false;
+    loop {
+        let reply = api.post("/api/v1/appointments", body).await;
+        match reply.status {
+            StatusCode::ACCEPTED => return appointment_id(&reply.body),
+            StatusCode::CONFLICT if retried => return None,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::INTERNAL_SERVER_ERROR => {
+                assert!(Instant::now() < deadline, "booking never accepted");
+                retried = true;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("booking refused with {other}: {}", reply.body),
+        }
+    }
+}
+
+/// [`book_retrying_one`] for each booking, 16 at a time.
 async fn book_retrying(stack: &Stack, bodies: Bookings) -> Vec<AppointmentId> {
     futures::stream::iter(bodies)
-        .map(|(_, body)| async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            let mut retried = false;
-            loop {
-                let reply = stack.api.post("/api/v1/appointments", &body).await;
-                match reply.status {
-                    StatusCode::ACCEPTED => {
-                        return reply.body["appointmentId"]
-                            .as_str()
-                            .and_then(|id| id.parse().ok())
-                            .map(AppointmentId)
-                    }
-                    StatusCode::CONFLICT if retried => return None,
-                    StatusCode::SERVICE_UNAVAILABLE | StatusCode::INTERNAL_SERVER_ERROR => {
-                        assert!(
-                            tokio::time::Instant::now() < deadline,
-                            "booking never accepted"
-                        );
-                        retried = true;
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    other => panic!("booking refused with {other}: {}", reply.body),
-                }
-            }
-        })
+        .map(|(_, body)| async move { book_retrying_one(&stack.api, &body).await })
         .buffer_unordered(16)
         .filter_map(|id| async move { id })
         .collect()
         .await
+}
+
+/// Posts one booking once, as a client that gives up on a failure: 202 is accepted, a 5xx is
+/// not (the booking may or may not have been stored; the checks cover every stored one).
+async fn book_once(api: &TestApi, body: &Value) -> Option<AppointmentId> {
+    let reply = api.post("/api/v1/appointments", body).await;
+    match reply.status {
+        StatusCode::ACCEPTED => appointment_id(&reply.body),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::INTERNAL_SERVER_ERROR => None,
+        other => panic!("booking refused with {other}: {}", reply.body),
+    }
 }
 
 async fn rows(pool: &PgPool, sql: &str) -> BTreeSet<(uuid::Uuid, String, i32)> {
@@ -97,6 +116,12 @@ async fn settled_and_consistent(stack: &Stack, accepted: &[AppointmentId]) {
     for id in accepted {
         assert!(stored_ids.contains(&id.0), "accepted booking {id} was lost");
     }
+    assert!(
+        stored.len() >= accepted.len(),
+        "{} stored, {} accepted",
+        stored.len(),
+        accepted.len()
+    );
     let sent = sent_per_appointment().await;
     for (id, status, _) in &stored {
         let emails = sent.get(&AppointmentId(*id)).copied().unwrap_or_default();
@@ -131,43 +156,161 @@ async fn the_broker_killed_and_restarted_mid_run_loses_and_doubles_nothing(pool:
     assert_eq!(accepted.len(), BOOKINGS);
 }
 
+/// When the database was down, as the test saw it: from the moment `pg_ctl stop` returned to
+/// the moment `pg_ctl start` was called.
+#[derive(Default)]
+struct Outage {
+    down: Mutex<Option<Instant>>,
+    up: Mutex<Option<Instant>>,
+    /// Bookings posted while the database was down.
+    posted_while_down: AtomicUsize,
+    over: AtomicBool,
+}
+
+impl Outage {
+    fn at(lock: &Mutex<Option<Instant>>) -> Option<Instant> {
+        *lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(lock: &Mutex<Option<Instant>>) {
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    fn is_down(&self) -> bool {
+        Self::at(&self.down).is_some() && Self::at(&self.up).is_none()
+    }
+}
+
+/// Bookings posted (once each) across the outage, at a steady pace, whatever the answers.
+const ACROSS: usize = 170;
+/// The outage starts after this many of them.
+const POSTED_BEFORE_OUTAGE: usize = 20;
+/// The database stays down until at least this many bookings were posted while it was down,
+/// and at least [`MIN_OUTAGE`].
+const POSTED_WHILE_DOWN: usize = 20;
+const MIN_OUTAGE: Duration = Duration::from_secs(2);
+/// Posted (with retries) once the database is back: each must be accepted.
+const AFTER_OUTAGE: usize = 30;
+
 #[tokio::test]
-async fn postgres_restarted_mid_run_loses_and_doubles_nothing() {
+async fn postgres_down_and_back_while_bookings_flow_loses_and_doubles_nothing() {
     logs::capture();
     let cluster = Arc::new(testkit::Postgres::start());
     let pool = local::prepare_database(&cluster.url)
         .await
         .expect("migrated database");
     let stack = stack(pool).await;
-    let (before, during) = halves();
+    let mut bodies = spread_bookings(SLOTS).into_iter().map(|(_, body)| body);
+    // Sagas in flight before the fault.
+    let before: Bookings = bodies
+        .by_ref()
+        .take(BOOKINGS - ACROSS - AFTER_OUTAGE)
+        .map(|body| (0, body))
+        .collect();
     let mut accepted = book_retrying(&stack, before).await;
-    let restart = {
-        let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || {
-            std::thread::sleep(Duration::from_millis(500));
-            cluster.restart()
+
+    let outage = Arc::new(Outage::default());
+    let trigger = Arc::new(Notify::new());
+    let fault = {
+        let (cluster, outage, trigger) = (cluster.clone(), outage.clone(), trigger.clone());
+        tokio::spawn(async move {
+            trigger.notified().await;
+            let stopping = cluster.clone();
+            tokio::task::spawn_blocking(move || stopping.stop())
+                .await
+                .expect("stop task")
+                .expect("stop the database");
+            Outage::set(&outage.down);
+            let down_at = Instant::now();
+            while down_at.elapsed() < MIN_OUTAGE
+                || outage.posted_while_down.load(Ordering::SeqCst) < POSTED_WHILE_DOWN
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Outage::set(&outage.up);
+            tokio::task::spawn_blocking(move || cluster.start_again())
+                .await
+                .expect("start task")
+                .expect("start the database");
+            outage.over.store(true, Ordering::SeqCst);
         })
     };
-    accepted.extend(book_retrying(&stack, during).await);
-    restart.await.expect("restart task").expect("restart");
-    settled_and_consistent(&stack, &accepted).await;
+    // Post at a steady pace, not waiting for answers (requests pile up while the database is
+    // away, as clients' would), until ACROSS are posted and the database is back.
+    let mut posted = Vec::new();
+    while posted.len() < ACROSS || !outage.over.load(Ordering::SeqCst) {
+        if posted.len() == POSTED_BEFORE_OUTAGE {
+            trigger.notify_one();
+        }
+        let body = bodies
+            .next()
+            .expect("enough free slots to keep booking through the outage");
+        if outage.is_down() {
+            outage.posted_while_down.fetch_add(1, Ordering::SeqCst);
+        }
+        let api = stack.api.clone();
+        let at = Instant::now();
+        posted.push(tokio::spawn(
+            async move { (at, book_once(&api, &body).await) },
+        ));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    fault.await.expect("the outage");
+    let (down, up) = (
+        Outage::at(&outage.down).expect("went down"),
+        Outage::at(&outage.up).expect("came back"),
+    );
+    let (mut while_down, mut across_accepted) = (0, 0);
+    for attempt in futures::future::join_all(posted).await {
+        let (at, id) = attempt.expect("booking task");
+        if (down..=up).contains(&at) {
+            while_down += 1;
+        }
+        if let Some(id) = id {
+            across_accepted += 1;
+            accepted.push(id);
+        }
+    }
     assert!(
-        accepted.len() >= BOOKINGS - 16,
-        "{} accepted",
+        while_down > 0,
+        "no booking was posted while the database was down"
+    );
+    assert!(
+        across_accepted > 0,
+        "no booking across the outage went through"
+    );
+    // Once it is back, bookings are taken again.
+    let after: Bookings = bodies.take(AFTER_OUTAGE).map(|body| (0, body)).collect();
+    let after_accepted = book_retrying(&stack, after).await;
+    assert_eq!(after_accepted.len(), AFTER_OUTAGE);
+    accepted.extend(after_accepted);
+    eprintln!(
+        "postgres outage: {while_down} bookings posted while down; {across_accepted} of those \
+         posted across it accepted; {} accepted in all",
         accepted.len()
     );
+    settled_and_consistent(&stack, &accepted).await;
 }
 
-/// A Lambda Invoke API in front of the in-process functions that "crashes" once: on
-/// `crash_on`'s `nth` invocation it runs the function (its transaction commits) and then never
-/// answers, as a function process dying before it could report success.
+/// A Lambda Invoke API in front of the in-process functions that "crashes" once: the first
+/// time `crash_on` is invoked with a batch of two or more records, it runs the function on the
+/// first half of the batch (each record's transaction commits) and then never answers, as a
+/// function process dying mid-batch after its commits and before it could report success (so
+/// before the offset commit). Its first invocation is held back a moment so that records pile
+/// up behind it and the next batches carry several.
 #[derive(Clone)]
 struct CrashingLambda {
     functions: local::functions::InProcessInvoker,
     crash_on: &'static str,
-    nth: usize,
     calls: Arc<AtomicUsize>,
+    crashing: Arc<AtomicBool>,
     crashed: Arc<Notify>,
+    /// Of the crashed batch: records applied, records in it.
+    applied: Arc<Mutex<(usize, usize)>>,
+}
+
+fn records_in(event: &aws_lambda_events::event::kafka::KafkaEvent) -> usize {
+    event.records.values().map(Vec::len).sum()
 }
 
 async fn invoke(
@@ -176,53 +319,159 @@ async fn invoke(
     Json(event): Json<aws_lambda_events::event::kafka::KafkaEvent>,
 ) -> Result<Json<Value>, StatusCode> {
     use esm::Invoker;
-    let response = lambda
-        .functions
-        .invoke(&function, &event)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    if function == lambda.crash_on && lambda.calls.fetch_add(1, Ordering::SeqCst) + 1 == lambda.nth
-    {
-        lambda.crashed.notify_one();
-        std::future::pending::<()>().await;
+    let victim = function == lambda.crash_on;
+    if victim && lambda.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    Ok(Json(response))
+    let crash = victim && records_in(&event) >= 2 && !lambda.crashing.swap(true, Ordering::SeqCst);
+    if !crash {
+        let response = lambda
+            .functions
+            .invoke(&function, &event)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        return Ok(Json(response));
+    }
+    let mut first_half = event.clone();
+    for records in first_half.records.values_mut() {
+        records.truncate(records.len() / 2);
+    }
+    first_half.records.retain(|_, records| !records.is_empty());
+    if first_half.records.is_empty() {
+        // One record in each of several partitions: the first partition's record only.
+        let mut partitions: Vec<&String> = event.records.keys().collect();
+        partitions.sort();
+        let first = partitions[0].clone();
+        first_half.records = event
+            .records
+            .iter()
+            .filter(|(partition, _)| **partition == first)
+            .map(|(partition, records)| (partition.clone(), records.clone()))
+            .collect();
+    }
+    let _ = lambda.functions.invoke(&function, &first_half).await;
+    *lambda
+        .applied
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = (records_in(&first_half), records_in(&event));
+    lambda.crashed.notify_one();
+    std::future::pending().await
+}
+
+impl CrashingLambda {
+    /// Serves the Invoke API on a free port: its URL and the server task.
+    async fn serve(&self) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = Router::new()
+            .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+            .with_state(self.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, server)
+    }
+}
+
+/// Books every body at a steady pace, each with retries, holding the last `held` back until
+/// `release` is notified: so bookings are flowing while the functions crash, and go on after.
+struct Driver {
+    task: tokio::task::JoinHandle<Vec<AppointmentId>>,
+    posted: Arc<AtomicUsize>,
+    release: Arc<Notify>,
+}
+
+impl Driver {
+    fn start(api: &TestApi, bodies: Bookings, held: usize, pace: Duration) -> Driver {
+        let posted = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Notify::new());
+        let task = {
+            let (api, posted, release) = (api.clone(), posted.clone(), release.clone());
+            tokio::spawn(async move {
+                let free = bodies.len() - held;
+                let mut bookings = Vec::new();
+                for (i, (_, body)) in bodies.into_iter().enumerate() {
+                    if i == free {
+                        release.notified().await;
+                    }
+                    let api = api.clone();
+                    bookings.push(tokio::spawn(
+                        async move { book_retrying_one(&api, &body).await },
+                    ));
+                    posted.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(pace).await;
+                }
+                futures::future::join_all(bookings)
+                    .await
+                    .into_iter()
+                    .filter_map(|id| id.expect("booking task"))
+                    .collect()
+            })
+        };
+        Driver {
+            task,
+            posted,
+            release,
+        }
+    }
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
-async fn a_function_dying_after_its_commit_and_before_the_offset_commit_changes_nothing_twice(
+async fn functions_dying_mid_batch_after_their_commits_while_bookings_flow_change_nothing_twice(
     pool: PgPool,
 ) {
     logs::capture();
     let mut stack = stack(pool).await;
-    let lambda = CrashingLambda {
-        functions: stack.functions.clone(),
-        crash_on: <send_confirmation::SendConfirmationFn as messaging::KafkaFunction>::NAME,
-        nth: 3,
-        calls: Arc::default(),
-        crashed: Arc::default(),
-    };
-    let crashed = lambda.crashed.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let app = Router::new()
-            .route("/2015-03-31/functions/{function}/invocations", post(invoke))
-            .with_state(lambda);
-        let _ = axum::serve(listener, app).await;
-    });
-    stack.restart_pipeline_with(&Invocation::Http(url)).await;
-    let (before, during) = halves();
-    let mut accepted = book_retrying(&stack, before).await;
-    tokio::time::timeout(Duration::from_secs(120), crashed.notified())
-        .await
-        .expect("the crash happened");
-    // The process is gone with its batch uncommitted; the runtime comes back and redelivers.
-    stack.restart_pipeline().await;
-    server.abort();
-    accepted.extend(book_retrying(&stack, during).await);
+    let held = 60;
+    let driver = Driver::start(
+        &stack.api,
+        spread_bookings(BOOKINGS),
+        held,
+        Duration::from_millis(30),
+    );
+    // A saga step (its state change and the next command in one transaction) and the notifier
+    // (one email per booking), one after the other.
+    let victims = [
+        <saga_insurance_verified::Spec as messaging::saga::SagaReplySpec>::NAME,
+        <send_confirmation::SendConfirmationFn as messaging::KafkaFunction>::NAME,
+    ];
+    for crash_on in victims {
+        let lambda = CrashingLambda {
+            functions: stack.functions.clone(),
+            crash_on,
+            calls: Arc::default(),
+            crashing: Arc::default(),
+            crashed: Arc::default(),
+            applied: Arc::default(),
+        };
+        let (url, server) = lambda.serve().await;
+        stack.restart_pipeline_with(&Invocation::Http(url)).await;
+        tokio::time::timeout(Duration::from_secs(120), lambda.crashed.notified())
+            .await
+            .unwrap_or_else(|_| panic!("{crash_on} never got a batch of several records"));
+        let (applied, batch) = *lambda
+            .applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        assert!(
+            (1..batch).contains(&applied),
+            "{crash_on} died after {applied} of {batch} records: not mid-batch"
+        );
+        let posted = driver.posted.load(Ordering::SeqCst);
+        assert!(posted < BOOKINGS, "bookings were still to come");
+        eprintln!(
+            "{crash_on} died after committing {applied} of the {batch} records of its batch; \
+             {posted} bookings posted so far"
+        );
+        // The process is gone with its batch uncommitted; the runtime comes back (in process)
+        // and redelivers the whole batch, half of which was already applied.
+        stack.restart_pipeline().await;
+        server.abort();
+    }
+    driver.release.notify_one();
+    let accepted = driver.task.await.expect("driver");
     settled_and_consistent(&stack, &accepted).await;
     assert_eq!(accepted.len(), BOOKINGS);
 }
@@ -251,6 +500,67 @@ fn zero_record(schema: &apache_avro::Schema, text: &str) -> apache_avro::types::
         ),
         _ => Avro::Null,
     }
+}
+
+/// A value every check passes: `id` for each id, now for each time, 1 for each number, `text`
+/// for each string, the first enum symbol, the first union branch (null: optional fields
+/// absent).
+fn possible_value(
+    schema: &apache_avro::Schema,
+    text: &str,
+    id: uuid::Uuid,
+) -> apache_avro::types::Value {
+    use apache_avro::types::Value as Avro;
+    use apache_avro::Schema;
+    match schema {
+        Schema::Int => Avro::Int(1),
+        Schema::Long => Avro::Long(1),
+        Schema::String => Avro::String(text.to_owned()),
+        Schema::Uuid => Avro::Uuid(id),
+        Schema::TimestampMillis => Avro::TimestampMillis(chrono::Utc::now().timestamp_millis()),
+        Schema::Union(u) => Avro::Union(0, Box::new(possible_value(&u.variants()[0], text, id))),
+        other => zero_record(other, text),
+    }
+}
+
+/// Schema-valid records of `schema` with a fresh event id, each with exactly one field set to
+/// a value no producer writes (a nil id, a time in 1970, version 0, an empty text): the field's
+/// name and the record, with the id used for every other id in it.
+fn one_field_impossible(
+    schema: &apache_avro::Schema,
+    text: &str,
+) -> Vec<(String, apache_avro::types::Value, uuid::Uuid)> {
+    use apache_avro::types::Value as Avro;
+    use apache_avro::Schema;
+    let Schema::Record(record) = schema else {
+        panic!("contract schemas are records")
+    };
+    let mut cases = Vec::new();
+    for broken in &record.fields {
+        let impossible = match (&broken.schema, broken.name.as_str()) {
+            (_, "event_id") => continue,
+            (Schema::Uuid, _) => Avro::Uuid(uuid::Uuid::nil()),
+            (Schema::TimestampMillis, _) => Avro::TimestampMillis(0),
+            (Schema::Int, "appointment_version") => Avro::Int(0),
+            (Schema::String, _) => Avro::String(String::new()),
+            _ => continue,
+        };
+        let id = uuid::Uuid::now_v7();
+        let fields = record
+            .fields
+            .iter()
+            .map(|f| {
+                let value = if f.name == broken.name {
+                    impossible.clone()
+                } else {
+                    possible_value(&f.schema, text, id)
+                };
+                (f.name.clone(), value)
+            })
+            .collect();
+        cases.push((broken.name.clone(), Avro::Record(fields), id));
+    }
+    cases
 }
 
 /// The dead-letter records on `topic`.dlq: each one's `dlq_reason` header.
@@ -282,6 +592,19 @@ async fn dead_letter_reasons(bootstrap: &str, topic: &str) -> Vec<String> {
     reasons
 }
 
+/// Tables that anything decoded from a topic can reach (the write side and every projection).
+const REACHABLE: [&str; 9] = [
+    "appointments",
+    "saga_state",
+    "saga_timeline",
+    "confirmation_emails",
+    "calls",
+    "appointment_summary",
+    "metrics_appointments",
+    "metrics_hourly",
+    "call_summary",
+];
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn poison_records_on_every_input_topic_go_to_its_dead_letter_topic_and_the_pipeline_goes_on(
     pool: PgPool,
@@ -290,63 +613,90 @@ async fn poison_records_on_every_input_topic_go_to_its_dead_letter_topic_and_the
     let stack = stack(pool).await;
     let registry = &stack.api.registry;
     let patient = &store::demo::patients(chrono::Utc::now().date_naive())[3];
-    let mut topics: Vec<String> = esm::mappings_from_template(&template_path())
-        .expect("template")
-        .into_iter()
-        .map(|m| m.topic)
-        .collect();
+    let phone = patient.phone.clone().expect("a phone number");
+    let personal = format!("{} <{}> {phone}", patient.name, patient.email);
+    let mappings = esm::mappings_from_template(&template_path()).expect("template");
+    let mut topics: Vec<String> = mappings.iter().map(|m| m.topic.clone()).collect();
     topics.sort();
     topics.dedup();
     let (before, after) = halves();
     let mut accepted = book_retrying(&stack, before).await;
+    // Per topic: the reason fragments its dead-letter records must carry, one per poison record.
+    let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+    let mut poison_ids = vec![uuid::Uuid::nil()];
     for topic in &topics {
         let info = contract::record_for_topic(topic).expect("a contract record");
         let version = registry.version_id(info.name).await.expect("registered");
-        let impossible = apache_avro::to_avro_datum(
-            info.schema(),
-            zero_record(
-                info.schema(),
-                &format!("{} <{}>", patient.name, patient.email),
+        let datum = |value| apache_avro::to_avro_datum(info.schema(), value).expect("schema-valid");
+        let mut poison = vec![
+            (
+                "Glue Schema Registry frame".to_owned(),
+                b"\x00garbage, not a Glue frame".to_vec(),
             ),
-        )
-        .expect("schema-valid datum");
-        let poison = [
-            b"\x00garbage, not a Glue frame".to_vec(),
-            contract::frame(uuid::Uuid::now_v7(), b"\x02"),
-            contract::frame(version, &impossible),
+            (
+                "unknown to the schema registry".to_owned(),
+                contract::frame(uuid::Uuid::now_v7(), b"\x02"),
+            ),
+            (
+                format!("impossible record: {}.event_id is the nil UUID", info.name),
+                contract::frame(version, &datum(zero_record(info.schema(), &personal))),
+            ),
         ];
-        for record in poison {
-            stack.produce(topic, "poison", &record).await;
+        for (field, record, id) in one_field_impossible(info.schema(), &personal) {
+            poison_ids.push(id);
+            poison.push((
+                format!("impossible record: {}.{field} ", info.name),
+                contract::frame(version, &datum(record)),
+            ));
         }
+        let mut reasons = Vec::new();
+        for (reason, record) in poison {
+            stack.produce(topic, "poison", &record).await;
+            reasons.push(reason);
+        }
+        expected.push((topic.clone(), reasons));
     }
     // The pipeline goes on: the second half of the bookings flows through every topic.
     accepted.extend(book_retrying(&stack, after).await);
     settled_and_consistent(&stack, &accepted).await;
-    for topic in &topics {
+    for (topic, fragments) in &expected {
         let reasons = dead_letter_reasons(&stack.tansu.bootstrap, topic).await;
-        let consumers = esm::mappings_from_template(&template_path())
-            .expect("template")
-            .into_iter()
-            .filter(|m| &m.topic == topic)
-            .count();
-        assert_eq!(reasons.len(), 3 * consumers, "{topic}: {reasons:?}");
-        for expected in [
-            "Glue Schema Registry frame",
-            "unknown to the schema registry",
-            "nil UUID",
-        ] {
+        let consumers = mappings.iter().filter(|m| &m.topic == topic).count();
+        assert_eq!(
+            reasons.len(),
+            fragments.len() * consumers,
+            "{topic}: {reasons:?}"
+        );
+        for fragment in fragments {
             assert_eq!(
-                reasons.iter().filter(|r| r.contains(expected)).count(),
+                reasons
+                    .iter()
+                    .filter(|r| r.contains(fragment.as_str()))
+                    .count(),
                 consumers,
-                "{topic}: {expected}: {reasons:?}"
+                "{topic}: {fragment}: {reasons:?}"
             );
         }
         for reason in &reasons {
             assert!(
-                !reason.contains(&patient.name) && !reason.contains(&patient.email),
+                !reason.contains(&patient.name)
+                    && !reason.contains(&patient.email)
+                    && !reason.contains(&phone),
                 "{topic}: a dead-letter reason repeats patient data"
             );
         }
+    }
+    // Nothing of the schema-valid poison was applied anywhere.
+    let patterns: Vec<String> = poison_ids.iter().map(|id| format!("%{id}%")).collect();
+    for table in REACHABLE {
+        let reached: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} t WHERE t::text LIKE ANY($1)"
+        ))
+        .bind(&patterns)
+        .fetch_one(&stack.api.pool)
+        .await
+        .expect("count");
+        assert_eq!(reached, 0, "a poison record reached {table}");
     }
 }
 

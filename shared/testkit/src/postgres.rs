@@ -12,6 +12,8 @@ pub struct Postgres {
     pub url: String,
     bin: PathBuf,
     data: PathBuf,
+    /// The server options (port, socket directory, settings), for every start.
+    options: String,
     _dir: tempfile::TempDir,
 }
 
@@ -65,10 +67,15 @@ impl Postgres {
             }
         }
         let port = crate::free_port().map_err(|e| e.to_string())?;
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
+            dir.path().display()
+        );
         let cluster = Postgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             bin,
             data,
+            options,
             _dir: dir,
         };
         cluster.run(
@@ -82,11 +89,7 @@ impl Postgres {
                 "--no-sync",
             ],
         )?;
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
-            cluster.socket_dir().display()
-        );
-        cluster.pg_ctl(&["-o", &options, "start"])?;
+        cluster.start_again()?;
         Ok(cluster)
     }
 
@@ -139,6 +142,17 @@ impl Postgres {
     /// waits until it accepts connections again.
     pub fn restart(&self) -> Result<(), String> {
         self.pg_ctl(&["-m", "fast", "restart"])
+    }
+
+    /// Stops the server (fast shutdown: open connections are cut) and waits until it is down;
+    /// connections are refused until [`Postgres::start_again`].
+    pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl(&["-m", "fast", "stop"])
+    }
+
+    /// Starts the (stopped) server on its port and waits until it accepts connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.pg_ctl(&["-o", &self.options, "start"])
     }
 }
 

@@ -237,7 +237,13 @@ async fn a_record_with_the_nil_event_id_is_impossible_and_permanent() {
         .await
         .expect_err("impossible");
     assert!(
-        matches!(err, DecodeError::Impossible(Impossible { field: "event_id", .. })),
+        matches!(
+            err,
+            DecodeError::Impossible(Impossible {
+                field: "event_id",
+                ..
+            })
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("nil UUID"), "{err}");
