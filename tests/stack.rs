@@ -42,6 +42,7 @@ fn fast() -> esm::RuntimeOptions {
         retry_backoff_initial: StdDuration::from_millis(20),
         retry_backoff_max: StdDuration::from_millis(200),
         status_interval: StdDuration::from_secs(5),
+        ..esm::RuntimeOptions::default()
     }
 }
 

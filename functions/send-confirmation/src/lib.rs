@@ -241,6 +241,8 @@ pub async fn ensure_sender_identity(
 #[async_trait]
 impl KafkaFunction for SendConfirmationFn {
     const NAME: &'static str = "send-confirmation";
+    // The email: each record commits on its own, right after its SendEmail.
+    const EXTERNAL_EFFECTS: bool = true;
     type Input = SendConfirmation;
 
     async fn apply(

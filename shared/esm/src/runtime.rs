@@ -26,6 +26,10 @@ use crate::invoke::Invoker;
 use crate::template::{Mapping, StartingPosition};
 use crate::EsmError;
 
+/// How long an admin request (metadata, watermarks, committed offsets) may take: a busy tansu
+/// answers them seconds late, as it serves every request from one storage task.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Timings of the runtime (AWS's are not published; these suit a laptop, tests shorten them).
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -34,6 +38,15 @@ pub struct RuntimeOptions {
     pub retry_backoff_max: Duration,
     /// How often lag is measured and each mapping's status is logged.
     pub status_interval: Duration,
+    /// The consumers' `fetch.wait.max.ms`. tansu 0.6 holds every fetch response for this long
+    /// (half of it from 500 ms up) even when records are there (`tansu-storage`
+    /// `service/fetch.rs` sleeps before answering), so it is a floor under every hop's
+    /// latency; but every fetch costs tansu's one storage task milliseconds, so a short wait
+    /// keeps the broker busy with idle fetches and slows everything else. Measured with all
+    /// mappings idle (BENCHMARKS.md): 10 ms → 1.1 cores, 100 ms → 0.5, 250 ms → 0.2, with no
+    /// gain in saga latency or throughput below 100 ms. AWS's pollers are not ours to tune:
+    /// this is local only.
+    pub fetch_wait_max: Duration,
 }
 
 impl Default for RuntimeOptions {
@@ -42,6 +55,7 @@ impl Default for RuntimeOptions {
             retry_backoff_initial: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(5),
             status_interval: Duration::from_secs(30),
+            fetch_wait_max: Duration::from_millis(100),
         }
     }
 }
@@ -176,14 +190,13 @@ impl MappingState {
 
     /// Commits, for the mapping's group, the low watermark of every partition (blocking).
     fn commit_earliest(&self) -> Result<(), EsmError> {
-        const TIMEOUT: Duration = Duration::from_secs(5);
         let topic = self.mapping.topic.as_str();
-        let metadata = self.monitor.fetch_metadata(Some(topic), TIMEOUT)?;
+        let metadata = self.monitor.fetch_metadata(Some(topic), ADMIN_TIMEOUT)?;
         let mut earliest = TopicPartitionList::new();
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             let (low, _) = self
                 .monitor
-                .fetch_watermarks(topic, partition.id(), TIMEOUT)?;
+                .fetch_watermarks(topic, partition.id(), ADMIN_TIMEOUT)?;
             earliest.add_partition_offset(topic, partition.id(), Offset::Offset(low))?;
         }
         self.monitor.commit(&earliest, CommitMode::Sync)?;
@@ -194,21 +207,20 @@ impl MappingState {
 
     /// Asks the broker for the group's committed offsets and the high watermarks (blocking).
     fn measure_lag(&self) -> Result<Vec<PartitionStatus>, KafkaError> {
-        const TIMEOUT: Duration = Duration::from_secs(5);
         // Drain the client's own events (connection errors while the broker is away).
         while self.monitor.poll(Duration::ZERO).is_some() {}
         let topic = self.mapping.topic.as_str();
-        let metadata = self.monitor.fetch_metadata(Some(topic), TIMEOUT)?;
+        let metadata = self.monitor.fetch_metadata(Some(topic), ADMIN_TIMEOUT)?;
         let mut wanted = TopicPartitionList::new();
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             wanted.add_partition(topic, partition.id());
         }
-        let committed = self.monitor.committed_offsets(wanted, TIMEOUT)?;
+        let committed = self.monitor.committed_offsets(wanted, ADMIN_TIMEOUT)?;
         let mut partitions = Vec::new();
         for element in committed.elements_for_topic(topic) {
-            let (low, high) = self
-                .monitor
-                .fetch_watermarks(topic, element.partition(), TIMEOUT)?;
+            let (low, high) =
+                self.monitor
+                    .fetch_watermarks(topic, element.partition(), ADMIN_TIMEOUT)?;
             let committed_offset = match element.offset() {
                 Offset::Offset(offset) => Some(offset),
                 _ => None,
@@ -478,6 +490,10 @@ fn new_consumer(shared: &Shared, state: &Arc<MappingState>) -> Result<EsmConsume
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", reset)
+        .set(
+            "fetch.wait.max.ms",
+            shared.options.fetch_wait_max.as_millis().to_string(),
+        )
         // An eager protocol: every rebalance restarts all partitions from their committed
         // offsets, which is what makes dropping a batch collected across a rebalance safe.
         .set("partition.assignment.strategy", "range")

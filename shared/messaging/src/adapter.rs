@@ -3,7 +3,8 @@
 //!
 //! - records are taken per partition in offset order; base64 → Glue frame → typed record;
 //! - each record's effect, its outbox rows and the `processed_messages` marker commit in ONE
-//!   transaction; a redelivered record finds its marker and is skipped;
+//!   transaction (shared by the whole batch, see [`handle_batch`]); a redelivered record finds
+//!   its marker and is skipped;
 //! - a record that can never succeed (undecodable, unknown schema version, impossible values)
 //!   is written to its dead-letter topic through the outbox, with the reason, at once, and the
 //!   batch moves on;
@@ -19,7 +20,10 @@ use base64::Engine;
 use contract::lambda::{KafkaBatchItemFailure, KafkaBatchResponse};
 use contract::{DecodeError, Record, SchemaRegistry};
 use domain::EventId;
+use futures::StreamExt;
+use sqlx::Acquire;
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use store::outbox::{self, OutboxRecord};
 use store::StoreError;
 use uuid::Uuid;
@@ -110,6 +114,10 @@ impl<T: Record> FunctionInput for T {
 pub trait KafkaFunction: Send + Sync {
     /// The function's name: its consumer name in `processed_messages`.
     const NAME: &'static str;
+    /// Whether `apply` has an effect outside the database (an email): such a function commits
+    /// record by record, so a sent email's record is never rolled back with the rest of a batch.
+    /// Functions whose whole effect is in `tx` commit one transaction per batch.
+    const EXTERNAL_EFFECTS: bool = false;
     type Input: FunctionInput;
 
     /// Applies the input inside `tx` (state change + outbox rows). The adapter commits.
@@ -155,92 +163,302 @@ impl Delivery<'_> {
         );
         EventId(Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()))
     }
+
+    async fn decode<I: FunctionInput>(&self, ctx: &FunctionContext) -> Result<I, HandlerError> {
+        let value = self.bytes(self.record.value.as_ref())?;
+        I::decode(&ctx.registry, self.topic, &value).await
+    }
+
+    fn failure(&self) -> KafkaBatchItemFailure {
+        let partition = i32::try_from(self.record.partition).unwrap_or_default();
+        KafkaBatchItemFailure::new(self.topic, partition, self.record.offset)
+    }
+
+    fn log_retry(&self, function: &str, reason: &str) {
+        tracing::warn!(function, topic = self.topic, partition = self.record.partition, offset = self.record.offset,
+            %reason, "record failed; it and the rest of its partition will be retried");
+    }
 }
 
-enum Outcome {
-    Applied,
-    Duplicate,
-    DeadLettered,
+/// The batch's records: per partition (in partition-key order), each in offset order.
+fn partitions_in_order(event: &KafkaEvent) -> Vec<Vec<Delivery<'_>>> {
+    let mut partitions: Vec<(&String, &Vec<KafkaRecord>)> = event.records.iter().collect();
+    partitions.sort_by_key(|(name, _)| name.as_str());
+    partitions
+        .into_iter()
+        .map(|(_, records)| {
+            let mut records: Vec<Delivery<'_>> = records
+                .iter()
+                .map(|record| Delivery {
+                    topic: record.topic.as_deref().unwrap_or_default(),
+                    record,
+                })
+                .collect();
+            records.sort_by_key(|d| d.record.offset);
+            records
+        })
+        .collect()
+}
+
+/// How a batch was resolved: the records to retry, and whether anything was committed (so
+/// there may be outbox rows to publish).
+#[derive(Default)]
+struct Resolved {
+    failures: Vec<KafkaBatchItemFailure>,
+    committed_any: bool,
+}
+
+impl Resolved {
+    /// Every record to retry (the batch's transaction did not commit).
+    fn all_failed(partitions: &[Vec<Delivery<'_>>]) -> Resolved {
+        Resolved {
+            failures: partitions.iter().flatten().map(Delivery::failure).collect(),
+            committed_any: false,
+        }
+    }
+}
+
+/// Why a batch's transaction was given up.
+enum Abandoned {
+    /// A record failed with no savepoint to roll back to: run the batch again with savepoints.
+    NeedsSavepoints,
+    /// The database failed the transaction itself: retry the whole batch.
+    Failed(String),
+}
+
+impl From<StoreError> for Abandoned {
+    fn from(e: StoreError) -> Self {
+        Abandoned::Failed(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for Abandoned {
+    fn from(e: sqlx::Error) -> Self {
+        Abandoned::Failed(e.to_string())
+    }
 }
 
 /// Handles one Lambda invocation's batch; returns the records to retry.
+///
+/// A function whose effect is all in the database commits the whole batch in ONE transaction
+/// (one commit per batch instead of one per record): first without savepoints; should any
+/// record fail, that attempt is rolled back and the batch runs again with a savepoint per
+/// record, so the failed record alone is dead-lettered or retried. A function with an effect
+/// outside the database ([`KafkaFunction::EXTERNAL_EFFECTS`]) commits record by record.
 pub async fn handle_batch<F: KafkaFunction>(
     ctx: &FunctionContext,
     function: &F,
     event: KafkaEvent,
 ) -> KafkaBatchResponse {
-    let mut failures = Vec::new();
-    let mut partitions: Vec<(&String, &Vec<KafkaRecord>)> = event.records.iter().collect();
-    partitions.sort_by_key(|(name, _)| name.as_str());
-    let mut committed_any = false;
-    for (_, records) in partitions {
-        let mut records: Vec<&KafkaRecord> = records.iter().collect();
-        records.sort_by_key(|r| r.offset);
-        let mut failed = false;
-        for record in records {
-            let topic = record.topic.as_deref().unwrap_or_default();
-            if !failed {
-                let delivery = Delivery { topic, record };
-                match handle_record(ctx, function, &delivery).await {
-                    Ok(Outcome::Applied | Outcome::DeadLettered) => committed_any = true,
-                    Ok(Outcome::Duplicate) => {}
-                    Err(reason) => {
-                        tracing::warn!(function = F::NAME, topic, partition = record.partition, offset = record.offset,
-                            %reason, "record failed; it and the rest of its partition will be retried");
-                        failed = true;
-                    }
-                }
+    let partitions = partitions_in_order(&event);
+    let resolved = if F::EXTERNAL_EFFECTS {
+        record_by_record(ctx, function, &partitions).await
+    } else {
+        let attempt = match in_one_transaction(ctx, function, &partitions, false).await {
+            Err(Abandoned::NeedsSavepoints) => {
+                in_one_transaction(ctx, function, &partitions, true).await
             }
+            attempt => attempt,
+        };
+        match attempt {
+            Ok(resolved) => resolved,
+            Err(Abandoned::NeedsSavepoints) => Resolved::all_failed(&partitions),
+            Err(Abandoned::Failed(reason)) => {
+                tracing::warn!(function = F::NAME, %reason, "the batch's transaction failed; every record will be retried");
+                Resolved::all_failed(&partitions)
+            }
+        }
+    };
+    if resolved.committed_any {
+        Publisher::publish_after_commit(ctx.publisher.as_ref()).await;
+    }
+    KafkaBatchResponse::failed(resolved.failures)
+}
+
+/// The whole batch in one transaction, with or without a savepoint per record.
+async fn in_one_transaction<F: KafkaFunction>(
+    ctx: &FunctionContext,
+    function: &F,
+    partitions: &[Vec<Delivery<'_>>],
+    savepoints: bool,
+) -> Result<Resolved, Abandoned> {
+    let mut tx = ctx.pool.begin().await?;
+    let mut resolved = Resolved::default();
+    for records in partitions {
+        let mut failed = false;
+        for d in records {
             if failed {
-                let partition = i32::try_from(record.partition).unwrap_or_default();
-                failures.push(KafkaBatchItemFailure::new(topic, partition, record.offset));
+                resolved.failures.push(d.failure());
+                continue;
+            }
+            let input = match d.decode::<F::Input>(ctx).await {
+                Ok(input) => input,
+                Err(HandlerError::Transient(reason)) => {
+                    d.log_retry(F::NAME, &reason);
+                    failed = true;
+                    resolved.failures.push(d.failure());
+                    continue;
+                }
+                Err(HandlerError::Permanent(reason)) => {
+                    dead_letter::<F>(&mut tx, d, &reason).await?;
+                    resolved.committed_any = true;
+                    continue;
+                }
+            };
+            let outcome = if savepoints {
+                let mut savepoint = tx.begin().await?;
+                let outcome = apply_marked(ctx, function, &mut savepoint, input).await;
+                if outcome.is_ok() {
+                    savepoint.commit().await?;
+                } else {
+                    savepoint.rollback().await?;
+                }
+                outcome
+            } else {
+                apply_marked(ctx, function, &mut tx, input).await
+            };
+            match outcome {
+                Ok(Outcome::Applied) => resolved.committed_any = true,
+                Ok(Outcome::Duplicate) => {}
+                Err(_) if !savepoints => return Err(Abandoned::NeedsSavepoints),
+                Err(HandlerError::Transient(reason)) => {
+                    d.log_retry(F::NAME, &reason);
+                    failed = true;
+                    resolved.failures.push(d.failure());
+                }
+                Err(HandlerError::Permanent(reason)) => {
+                    dead_letter::<F>(&mut tx, d, &reason).await?;
+                    resolved.committed_any = true;
+                }
             }
         }
     }
-    if committed_any {
-        Publisher::publish_after_commit(ctx.publisher.as_ref()).await;
-    }
-    KafkaBatchResponse::failed(failures)
+    tx.commit().await?;
+    Ok(resolved)
 }
 
-/// Applies one record; Err only for transient failures (the record must be retried).
+/// Each record in its own transaction (functions with external effects). Records of different
+/// keys are independent, so they run concurrently, half as many at a time as the pool has
+/// connections (a record may hold two: its transaction and an immediate write beside it); the
+/// records of one key run in offset order, and a key stops at its first failure. A partition is
+/// retried from its lowest failed offset: records after it that succeeded come back as
+/// duplicates and are skipped.
+async fn record_by_record<F: KafkaFunction>(
+    ctx: &FunctionContext,
+    function: &F,
+    partitions: &[Vec<Delivery<'_>>],
+) -> Resolved {
+    // (partition, the key's records as indices into it), so the futures borrow nothing new.
+    let mut keys: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (partition, records) in partitions.iter().enumerate() {
+        let mut by_key: HashMap<Option<&String>, usize> = HashMap::new();
+        for (i, d) in records.iter().enumerate() {
+            let group = *by_key.entry(d.record.key.as_ref()).or_insert_with(|| {
+                keys.push((partition, Vec::new()));
+                keys.len() - 1
+            });
+            keys[group].1.push(i);
+        }
+    }
+    let concurrency = (ctx.pool.options().get_max_connections() / 2).max(1) as usize;
+    let outcomes: Vec<(usize, Option<i64>, bool)> = futures::stream::iter(keys)
+        .map(|(partition, records)| async move {
+            let mut committed = false;
+            for i in records {
+                let d = &partitions[partition][i];
+                match handle_record(ctx, function, d).await {
+                    Ok(Outcome::Applied) => committed = true,
+                    Ok(Outcome::Duplicate) => {}
+                    Err(reason) => {
+                        d.log_retry(F::NAME, &reason);
+                        return (partition, Some(d.record.offset), committed);
+                    }
+                }
+            }
+            (partition, None, committed)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut resolved = Resolved::default();
+    let mut first_failed: HashMap<usize, i64> = HashMap::new();
+    for (partition, failed_at, committed) in outcomes {
+        resolved.committed_any |= committed;
+        if let Some(offset) = failed_at {
+            let first = first_failed.entry(partition).or_insert(offset);
+            *first = (*first).min(offset);
+        }
+    }
+    for (partition, from) in first_failed {
+        resolved.failures.extend(
+            partitions[partition]
+                .iter()
+                .filter(|d| d.record.offset >= from)
+                .map(Delivery::failure),
+        );
+    }
+    resolved
+}
+
+enum Outcome {
+    /// Applied, or dead-lettered: something was written.
+    Applied,
+    Duplicate,
+}
+
+/// Marks the input processed and applies it, in `tx`; a duplicate changes nothing.
+async fn apply_marked<F: KafkaFunction>(
+    ctx: &FunctionContext,
+    function: &F,
+    tx: &mut PgConnection,
+    input: F::Input,
+) -> Result<Outcome, HandlerError> {
+    if !store::mark_processed(tx, F::NAME, input.event_id()).await? {
+        return Ok(Outcome::Duplicate);
+    }
+    function.apply(ctx, tx, input).await?;
+    Ok(Outcome::Applied)
+}
+
+/// Applies one record in its own transaction; Err only for transient failures (the record
+/// must be retried).
 async fn handle_record<F: KafkaFunction>(
     ctx: &FunctionContext,
     function: &F,
     d: &Delivery<'_>,
 ) -> Result<Outcome, String> {
-    let decoded = match d.bytes(d.record.value.as_ref()) {
-        Ok(value) => F::Input::decode(&ctx.registry, d.topic, &value).await,
-        Err(e) => Err(e),
-    };
-    let input = match decoded {
-        Ok(input) => input,
-        Err(HandlerError::Transient(reason)) => return Err(reason),
-        Err(HandlerError::Permanent(reason)) => return dead_letter::<F>(ctx, d, &reason).await,
-    };
     let attempt = async {
+        let input = d.decode::<F::Input>(ctx).await?;
         let mut tx = ctx.pool.begin().await?;
-        if !store::mark_processed(&mut tx, F::NAME, input.event_id()).await? {
-            return Ok(Outcome::Duplicate);
-        }
-        function.apply(ctx, &mut tx, input).await?;
+        let outcome = apply_marked(ctx, function, &mut tx, input).await?;
         tx.commit().await?;
-        Ok(Outcome::Applied)
+        Ok(outcome)
     };
     match attempt.await {
         Ok(outcome) => Ok(outcome),
         Err(HandlerError::Transient(reason)) => Err(reason),
-        Err(HandlerError::Permanent(reason)) => dead_letter::<F>(ctx, d, &reason).await,
+        Err(HandlerError::Permanent(reason)) => {
+            let write = async {
+                let mut tx = ctx.pool.begin().await?;
+                dead_letter::<F>(&mut tx, d, &reason).await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(())
+            };
+            write
+                .await
+                .map(|()| Outcome::Applied)
+                .map_err(|e| format!("could not dead-letter: {e}"))
+        }
     }
 }
 
-/// Writes the original record to its dead-letter topic with the reason, through the outbox,
-/// together with a marker so a redelivery does not dead-letter it twice.
+/// Writes the original record to its dead-letter topic with the reason, through the outbox in
+/// `tx`, together with a marker so a redelivery does not dead-letter it twice.
 async fn dead_letter<F: KafkaFunction>(
-    ctx: &FunctionContext,
+    tx: &mut PgConnection,
     d: &Delivery<'_>,
     reason: &str,
-) -> Result<Outcome, String> {
+) -> Result<(), StoreError> {
     tracing::error!(function = F::NAME, topic = d.topic, partition = d.record.partition, offset = d.record.offset,
         %reason, "record dead-lettered");
     let id = d.dead_letter_id(F::NAME);
@@ -270,16 +488,8 @@ async fn dead_letter<F: KafkaFunction>(
         payload,
         headers,
     };
-    let write = async {
-        let mut tx = ctx.pool.begin().await?;
-        if store::mark_processed(&mut tx, F::NAME, id).await? {
-            outbox::append(&mut tx, &[record]).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, StoreError>(())
-    };
-    write
-        .await
-        .map(|()| Outcome::DeadLettered)
-        .map_err(|e| format!("could not dead-letter: {e}"))
+    if store::mark_processed(tx, F::NAME, id).await? {
+        outbox::append(tx, &[record]).await?;
+    }
+    Ok(())
 }

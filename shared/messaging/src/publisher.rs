@@ -41,6 +41,15 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
+/// How a round takes the publisher lock.
+#[derive(Debug, Clone, Copy)]
+enum Lock {
+    /// Give up at once when another publisher holds it (writers right after their commit).
+    Try,
+    /// Wait for it (the relay).
+    Wait,
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -81,11 +90,15 @@ impl Publisher {
     }
 
     /// Publishes every unpublished row, oldest first. Returns how many were published; 0 also
-    /// when another publisher holds the lock (it will take our rows).
+    /// when another publisher holds the lock (it will take our rows, or the relay will).
     pub async fn publish_pending(&self) -> Result<usize, PublishError> {
+        self.publish_all(Lock::Try).await
+    }
+
+    async fn publish_all(&self, lock: Lock) -> Result<usize, PublishError> {
         let mut total = 0;
         loop {
-            let published = self.publish_round().await?;
+            let published = self.publish_round(lock).await?;
             total += published;
             if published < BATCH as usize {
                 return Ok(total);
@@ -93,12 +106,24 @@ impl Publisher {
         }
     }
 
-    async fn publish_round(&self) -> Result<usize, PublishError> {
+    async fn publish_round(&self, lock: Lock) -> Result<usize, PublishError> {
         let mut tx = self.pool.begin().await?;
-        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(PUBLISHER_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
+        let locked = match lock {
+            Lock::Try => {
+                let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(PUBLISHER_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                locked
+            }
+            Lock::Wait => {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PUBLISHER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            }
+        };
         if !locked {
             return Ok(0);
         }
@@ -164,7 +189,9 @@ impl Publisher {
                     }
                 };
             }
-            if let Err(e) = self.publish_pending().await {
+            // The relay waits for the lock: a writer whose own try found it taken relies on
+            // the relay, so the relay must not give up while another publisher finishes.
+            if let Err(e) = self.publish_all(Lock::Wait).await {
                 tracing::warn!(error = %e, "outbox relay round failed; will retry");
             }
             let notified = async {

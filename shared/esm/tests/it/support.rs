@@ -23,6 +23,7 @@ pub fn options() -> RuntimeOptions {
         retry_backoff_initial: Duration::from_millis(10),
         retry_backoff_max: Duration::from_millis(100),
         status_interval: Duration::from_millis(200),
+        ..RuntimeOptions::default()
     }
 }
 
