@@ -1,0 +1,349 @@
+//! The benchmark (`scripts/bench.sh`, or `cargo bench -p clinic-tests --bench pipeline -- …`):
+//! starts its own stack (tansu, moto, a fresh database, the API over HTTP, the pipeline), measures
+//! the baselines (pgbench, a bare rdkafka consumer, the SES stand-in) and the product in the same
+//! run, and writes `results.json` and `results.md` (the table for BENCHMARKS.md) to `--out`.
+//! Benchmarks are not tests: nothing here asserts a time.
+//!
+//! Scenarios, in order:
+//! 1. pgbench: one saga step's transaction shape, and the booking transaction;
+//! 2. consume rate: a bare rdkafka consumer and the local ESM runtime on one topic;
+//! 3. SendEmail rate of the SES stand-in;
+//! 4. `POST /api/v1/appointments` closed loop, the pipeline stopped (after a warm-up);
+//! 5. the pipeline started: the sagas of those bookings drained (throughput, commits per saga);
+//! 6. open loop at a fixed booking rate: latency booking → CONFIRMED in the read model;
+//! 7. every projection rebuilt from its topics;
+//! 8. every function's Lambda binary: init through the Runtime API, RSS, sizes.
+
+mod baselines;
+mod lambda;
+mod load;
+mod report;
+mod stack;
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Benchmarks of the scheduling back office against baselines measured in the same run"
+)]
+struct Args {
+    /// Where results.json and results.md go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Bookings drained by the pipeline in the throughput scenario.
+    #[arg(long, default_value_t = 4000)]
+    sagas: usize,
+    /// Booking requests in flight in the closed-loop scenario (and pgbench clients).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Bookings per second in the latency scenario.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 20)]
+    rate_seconds: u64,
+    #[arg(long, default_value_t = 10)]
+    pgbench_seconds: u32,
+    #[arg(long, default_value_t = 100_000)]
+    consume_records: usize,
+    /// Partitions per topic (`clinic-local up`: KAFKA_PARTITIONS).
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
+    /// Connections in the pool the API and the functions share (`clinic-local up`: 20).
+    #[arg(long, default_value_t = 20)]
+    pool_size: u32,
+    /// Directory of the functions' native release binaries; without it the Lambda scenario
+    /// is skipped.
+    #[arg(long)]
+    lambda_bin_dir: Option<PathBuf>,
+    /// The ESM consumers' fetch.wait.max.ms (see esm::RuntimeOptions::fetch_wait_max).
+    #[arg(long)]
+    fetch_wait_ms: Option<u64>,
+    /// Cold starts per function.
+    #[arg(long, default_value_t = 5)]
+    lambda_runs: usize,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn say(message: &str) {
+    eprintln!("==> {message}");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned());
+    let machine = report::Machine::read();
+    say(&format!(
+        "machine: {} ({} cores, {:.0} GiB)",
+        machine.cpu, machine.cores, machine.memory_gib
+    ));
+    let broker_dir = args.out.join("broker");
+    say(&format!("starting the bench stack (tansu with its data and log in {}, moto, a fresh database, the API)", broker_dir.display()));
+    let mut stack =
+        stack::BenchStack::start(&admin_url, args.pool_size, args.partitions, &broker_dir).await?;
+    let results = run(&args, &mut stack, machine, &broker_dir).await;
+    say("stopping the bench stack");
+    stack.stop().await?;
+    let results = results?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(
+        args.out.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    let markdown = results.markdown();
+    std::fs::write(args.out.join("results.md"), &markdown)?;
+    println!("{markdown}");
+    say(&format!("figures written to {}", args.out.display()));
+    Ok(())
+}
+
+async fn run(
+    args: &Args,
+    stack: &mut stack::BenchStack,
+    machine: report::Machine,
+    broker_dir: &std::path::Path,
+) -> anyhow::Result<report::Results> {
+    let clients = u32::try_from(args.concurrency)?;
+    let mut options = esm::RuntimeOptions::default();
+    if let Some(ms) = args.fetch_wait_ms {
+        options.fetch_wait_max = Duration::from_millis(ms);
+    }
+    let fetch_wait = options.fetch_wait_max;
+    say(&format!(
+        "pgbench: step and booking transactions, {clients} clients, {} s each",
+        args.pgbench_seconds
+    ));
+    let pgbench = baselines::pgbench_baselines(stack, clients, args.pgbench_seconds).await?;
+    say(&format!(
+        "  step {:.0} TPS, booking {:.0} TPS",
+        pgbench.step.tps, pgbench.booking.tps
+    ));
+
+    say(&format!(
+        "consume rate: {} records, bare rdkafka then the ESM runtime",
+        args.consume_records
+    ));
+    let consume =
+        baselines::consume_rates(stack, args.consume_records, 500, options.clone()).await?;
+    say(&format!(
+        "  bare {:.0}/s, ESM {:.0}/s",
+        consume.bare_per_second, consume.esm_per_second
+    ));
+
+    say("SES stand-in: 500 SendEmail calls, 8 in flight");
+    let ses = baselines::ses_rate(stack, 500, 8).await?;
+    say(&format!("  {:.0}/s", ses.per_second));
+
+    say(&format!(
+        "API closed loop: warm-up, then {} bookings, {} in flight (pipeline stopped)",
+        args.sagas, args.concurrency
+    ));
+    let warm_up = load::closed_loop(stack, 200, args.concurrency).await?;
+    let mut ids = load::accepted(&warm_up)?;
+    let started = Instant::now();
+    let booked = load::closed_loop(stack, args.sagas, args.concurrency).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    ids.extend(load::accepted(&booked)?);
+    let api = report::ApiFigures {
+        concurrency: args.concurrency,
+        requests: booked.len(),
+        per_second: booked.len() as f64 / elapsed,
+        latency: load::Percentiles::of(booked.iter().map(load::Booked::latency).collect()),
+    };
+    say(&format!(
+        "  {:.0}/s, p50 {:.1} ms, p99 {:.1} ms",
+        api.per_second, api.latency.p50_ms, api.latency.p99_ms
+    ));
+
+    say(&format!(
+        "saga throughput: the pipeline drains {} sagas",
+        ids.len()
+    ));
+    let commits_before = stack.commits().await?;
+    let broker_cpu_before = stack.broker_cpu_seconds(broker_dir)?;
+    let pipeline_started = Instant::now();
+    stack.start_pipeline(options.clone()).await?;
+    let done = stack
+        .terminal
+        .wait_all(&ids, Duration::from_secs(900))
+        .await;
+    anyhow::ensure!(
+        done == ids.len(),
+        "only {done} of {} sagas ended",
+        ids.len()
+    );
+    let commits = stack.commits().await? - commits_before;
+    let broker_cores = (stack.broker_cpu_seconds(broker_dir)? - broker_cpu_before)
+        / pipeline_started.elapsed().as_secs_f64();
+    let idle_from = (Instant::now(), stack.broker_cpu_seconds(broker_dir)?);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let broker_idle_cores =
+        (stack.broker_cpu_seconds(broker_dir)? - idle_from.1) / idle_from.0.elapsed().as_secs_f64();
+    let mut ends: Vec<Instant> = ids
+        .iter()
+        .filter_map(|id| stack.terminal.get(id))
+        .map(|(at, _)| at)
+        .collect();
+    ends.sort();
+    let confirmed = ids
+        .iter()
+        .filter(|id| {
+            stack
+                .terminal
+                .get(id)
+                .is_some_and(|(_, s)| s == "CONFIRMED")
+        })
+        .count();
+    let (p10, p90) = (ends[ends.len() / 10], ends[ends.len() * 9 / 10]);
+    let processed: u64 = stack
+        .runtime()?
+        .status()
+        .iter()
+        .map(|m| m.processed_records)
+        .sum();
+    let sagas = report::SagaThroughput {
+        sagas: ids.len(),
+        confirmed,
+        sagas_per_second: (ends.len() * 8 / 10) as f64 / (p90 - p10).as_secs_f64(),
+        overall_per_second: ids.len() as f64
+            / (ends[ends.len() - 1] - pipeline_started).as_secs_f64(),
+        steps_per_saga: 1.0 + processed as f64 / ids.len() as f64,
+        commits_per_saga: commits as f64 / ids.len() as f64,
+        broker_cores,
+        broker_idle_cores,
+    };
+    say(&format!(
+        "  {:.0} sagas/s steady ({:.0}/s overall), {:.1} steps and {:.1} commits per saga, {} CONFIRMED; broker {:.2} cores draining, {:.2} idle",
+        sagas.sagas_per_second, sagas.overall_per_second, sagas.steps_per_saga, sagas.commits_per_saga, confirmed,
+        sagas.broker_cores, sagas.broker_idle_cores
+    ));
+
+    say(&format!(
+        "open loop: {:.0} bookings/s for {} s, pipeline running",
+        args.rate, args.rate_seconds
+    ));
+    let booked = load::open_loop(stack, args.rate, Duration::from_secs(args.rate_seconds)).await?;
+    let ids = load::accepted(&booked)?;
+    let done = stack
+        .terminal
+        .wait_all(&ids, Duration::from_secs(120))
+        .await;
+    let confirmed_latency: Vec<Duration> = booked
+        .iter()
+        .filter_map(|b| {
+            let (at, status) = stack.terminal.get(&b.appointment_id?)?;
+            (status == "CONFIRMED").then(|| at - b.scheduled)
+        })
+        .collect();
+    let open_loop = report::OpenLoop {
+        rate: args.rate,
+        seconds: args.rate_seconds,
+        api_latency: load::Percentiles::of(booked.iter().map(load::Booked::latency).collect()),
+        confirmed_latency: load::Percentiles::of(confirmed_latency),
+        not_terminal: ids.len() - done,
+    };
+    say(&format!(
+        "  booking → CONFIRMED p50 {:.0} ms, p99 {:.0} ms; API p50 {:.1} ms, p99 {:.1} ms",
+        open_loop.confirmed_latency.p50_ms,
+        open_loop.confirmed_latency.p99_ms,
+        open_loop.api_latency.p50_ms,
+        open_loop.api_latency.p99_ms
+    ));
+
+    say("rebuilding every projection from its topics");
+    sqlx::query("DROP TRIGGER bench_terminal ON appointment_summary")
+        .execute(&stack.pool)
+        .await?;
+    let runtime = stack.runtime()?;
+    let mut rebuild = Vec::new();
+    for projection in store::projections::PROJECTIONS {
+        let figures =
+            match local::rebuild::rebuild(&runtime, &stack.pool, projection.function).await {
+                Ok(r) => report::Rebuild {
+                    function: r.function,
+                    error: None,
+                    records: r.replayed_records,
+                    seconds: r.seconds,
+                    replay_seconds: r.replay_seconds,
+                    replay_per_second: r.replayed_records as f64 / r.replay_seconds.max(0.05),
+                },
+                Err(e) => report::Rebuild {
+                    function: projection.function.to_owned(),
+                    error: Some(e.to_string()),
+                    records: 0,
+                    seconds: 0.0,
+                    replay_seconds: 0.0,
+                    replay_per_second: 0.0,
+                },
+            };
+        say(&format!(
+            "  {}: {} records, {:.0}/s in replay ({:.1} s in all){}",
+            figures.function,
+            figures.records,
+            figures.replay_per_second,
+            figures.seconds,
+            figures
+                .error
+                .as_deref()
+                .map_or(String::new(), |e| format!("; FAILED: {e}"))
+        ));
+        rebuild.push(figures);
+    }
+
+    let lambda = match &args.lambda_bin_dir {
+        Some(dir) => {
+            say(&format!(
+                "Lambda binaries in {}: {} cold starts each",
+                dir.display(),
+                args.lambda_runs
+            ));
+            esm::ensure_topics(&stack.tansu.bootstrap, &["AWSKafkaTopic.dlq".to_owned()], 1)
+                .await?;
+            let env = lambda::FunctionEnv {
+                database_url: stack.database_url.clone(),
+                aws_endpoint: stack.moto.endpoint.clone(),
+                kafka_bootstrap: stack.tansu.bootstrap.clone(),
+            };
+            let figures = lambda::measure(dir, &env, args.lambda_runs).await?;
+            for f in &figures {
+                say(&format!(
+                    "  {}: init {:.1} ms, RSS {:.1} MiB, {:.1} MiB",
+                    f.function, f.init_ms, f.peak_rss_mib, f.binary_mib
+                ));
+            }
+            figures
+        }
+        None => {
+            say("Lambda binaries: skipped (no --lambda-bin-dir)");
+            Vec::new()
+        }
+    };
+
+    Ok(report::Results {
+        machine,
+        settings: report::Settings {
+            partitions: args.partitions,
+            pool_size: args.pool_size,
+            fetch_wait_ms: u64::try_from(fetch_wait.as_millis())?,
+        },
+        pgbench,
+        consume,
+        ses,
+        api,
+        sagas,
+        open_loop,
+        rebuild,
+        lambda,
+    })
+}

@@ -1,0 +1,242 @@
+//! The benchmark's figures: JSON (everything measured) and a markdown table (each figure, the
+//! baseline measured in the same run, the ratio, and the target), written to the output
+//! directory for BENCHMARKS.md.
+
+use crate::baselines::{ConsumeRates, PgbenchBaselines, SesRate};
+use crate::lambda::LambdaFigures;
+use crate::load::Percentiles;
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub commit: String,
+    pub date: String,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_gib: memory_kib / (1024.0 * 1024.0),
+            commit,
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        }
+    }
+}
+
+/// The knobs this run used.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub partitions: i32,
+    pub pool_size: u32,
+    pub fetch_wait_ms: u64,
+}
+
+/// Bookings made with the pipeline stopped, then drained by it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SagaThroughput {
+    pub sagas: usize,
+    pub confirmed: usize,
+    /// Steady state: completions between the 10th and 90th percentile completion time.
+    pub sagas_per_second: f64,
+    /// All sagas over the time from starting the pipeline to the last completion (includes
+    /// the consumers joining their groups).
+    pub overall_per_second: f64,
+    /// Records the functions processed per saga (each a unit of work with its own
+    /// transaction when committed one by one), plus the booking itself.
+    pub steps_per_saga: f64,
+    /// Database commits per saga, measured (pg_stat_database).
+    pub commits_per_saga: f64,
+    /// The broker's CPU use while draining, in cores (tansu's storage is one task).
+    pub broker_cores: f64,
+    /// The broker's CPU use with the pipeline idle for 5 s after the drain: the cost of the
+    /// mappings' fetches alone.
+    pub broker_idle_cores: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiFigures {
+    pub concurrency: usize,
+    pub requests: usize,
+    pub per_second: f64,
+    pub latency: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoop {
+    pub rate: f64,
+    pub seconds: u64,
+    /// The booking request itself.
+    pub api_latency: Percentiles,
+    /// Request sent → CONFIRMED visible in the read model.
+    pub confirmed_latency: Percentiles,
+    pub not_terminal: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rebuild {
+    pub function: String,
+    /// Why the rebuild failed, if it did.
+    pub error: Option<String>,
+    pub records: u64,
+    pub seconds: f64,
+    pub replay_seconds: f64,
+    pub replay_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub settings: Settings,
+    pub pgbench: PgbenchBaselines,
+    pub consume: ConsumeRates,
+    pub ses: SesRate,
+    pub api: ApiFigures,
+    pub sagas: SagaThroughput,
+    pub open_loop: OpenLoop,
+    pub rebuild: Vec<Rebuild>,
+    pub lambda: Vec<LambdaFigures>,
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+impl Results {
+    /// The PostgreSQL commit limit for sagas: pgbench's step TPS over the steps one saga takes.
+    pub fn saga_commit_limit(&self) -> f64 {
+        self.pgbench.step.tps / self.sagas.steps_per_saga
+    }
+
+    pub fn markdown(&self) -> String {
+        let m = &self.machine;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Run {} at commit `{}` on {} ({} cores, {:.0} GiB).\n",
+            m.date, m.commit, m.cpu, m.cores, m.memory_gib
+        );
+        let _ = writeln!(
+            out,
+            "Settings: {} partitions per topic, a pool of {} database connections, ESM fetch.wait.max.ms {}.\n",
+            self.settings.partitions, self.settings.pool_size, self.settings.fetch_wait_ms
+        );
+        let _ = writeln!(
+            out,
+            "| figure | measured | baseline (same run) | ratio | target | |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let s = &self.sagas;
+        let limit = self.saga_commit_limit();
+        let _ = writeln!(
+            out,
+            "| sagas completed (booking → CONFIRMED in the read model), steady state | {:.0}/s ({} sagas, {:.0}/s overall) | PostgreSQL commit limit for {:.1} step transactions per saga: {:.0}/s (pgbench {:.0} TPS) | {:.2} | ≥ 1,000/s and ≥ 0.5 × limit | {} |",
+            s.sagas_per_second, s.sagas, s.overall_per_second, s.steps_per_saga, limit,
+            self.pgbench.step.tps, s.sagas_per_second / limit,
+            verdict(s.sagas_per_second >= 1000.0 && s.sagas_per_second >= 0.5 * limit)
+        );
+        let o = &self.open_loop;
+        let _ = writeln!(
+            out,
+            "| latency booking → CONFIRMED at {:.0} bookings/s | p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} bookings, {} not confirmed) | | | p99 ≤ 250 ms | {} |",
+            o.rate, o.confirmed_latency.p50_ms, o.confirmed_latency.p90_ms, o.confirmed_latency.p99_ms,
+            o.confirmed_latency.max_ms, o.confirmed_latency.count, o.not_terminal,
+            verdict(o.confirmed_latency.p99_ms <= 250.0 && o.not_terminal == 0)
+        );
+        let a = &self.api;
+        let _ = writeln!(
+            out,
+            "| `POST /api/v1/appointments`, closed loop ({} in flight) | {:.0}/s (p50 {:.1} ms, p99 {:.1} ms) | pgbench, the booking transaction, {} clients: {:.0} TPS | {:.2} | ≥ 0.7 × pgbench | {} |",
+            a.concurrency, a.per_second, a.latency.p50_ms, a.latency.p99_ms,
+            self.pgbench.booking.clients, self.pgbench.booking.tps,
+            a.per_second / self.pgbench.booking.tps,
+            verdict(a.per_second >= 0.7 * self.pgbench.booking.tps)
+        );
+        let _ = writeln!(
+            out,
+            "| `POST /api/v1/appointments` at {:.0}/s (open loop) | p50 {:.1} ms, p99 {:.1} ms | | | reported | |",
+            o.rate, o.api_latency.p50_ms, o.api_latency.p99_ms
+        );
+        for r in &self.rebuild {
+            if let Some(error) = &r.error {
+                let _ = writeln!(
+                    out,
+                    "| rebuild `{}` | failed: {} | | | ≥ 50,000/s | **missed** |",
+                    r.function,
+                    error.replace('|', "/")
+                );
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| rebuild `{}` | {:.0} records/s ({} records in {:.2} s of replay; {:.1} s in all, with pause, reset and the group rejoining) | | | ≥ 50,000/s | {} |",
+                r.function, r.replay_per_second, r.records, r.replay_seconds, r.seconds,
+                verdict(r.replay_per_second >= 50_000.0)
+            );
+        }
+        let c = &self.consume;
+        let _ = writeln!(
+            out,
+            "| local ESM runtime consume rate (batches of {}) | {:.0} records/s | bare rdkafka consumer, commit per {}: {:.0} records/s | {:.2} | ≥ 0.8 × bare | {} |",
+            c.batch_size, c.esm_per_second, c.batch_size, c.bare_per_second,
+            c.esm_per_second / c.bare_per_second,
+            verdict(c.esm_per_second >= 0.8 * c.bare_per_second)
+        );
+        let _ = writeln!(
+            out,
+            "\nContext: {:.1} database commits per saga; the broker (tansu) used {:.2} cores while draining and {:.2} cores with the pipeline idle; the SES stand-in (moto) answers {:.0} SendEmail/s at {} in flight; {} of {} drained sagas CONFIRMED.\n",
+            s.commits_per_saga, s.broker_cores, s.broker_idle_cores, self.ses.per_second, self.ses.concurrency, s.confirmed, s.sagas
+        );
+        if !self.lambda.is_empty() {
+            let _ = writeln!(out, "| function | init (median) | invoke | peak RSS | binary (x86_64, stripped) | zip (arm64) | |");
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+            for l in &self.lambda {
+                let zip = l
+                    .arm64_zip_mib
+                    .map_or("not built".to_owned(), |z| format!("{z:.1} MiB"));
+                let met = l.init_ms <= 20.0 && l.arm64_zip_mib.is_none_or(|z| z <= 6.0);
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.1} ms | {:.1} ms | {:.1} MiB | {:.1} MiB | {} | {} |",
+                    l.function,
+                    l.init_ms,
+                    l.invoke_ms,
+                    l.peak_rss_mib,
+                    l.binary_mib,
+                    zip,
+                    verdict(met)
+                );
+            }
+            let _ = writeln!(out, "\nTargets per function: init ≤ 20 ms, zip ≤ 6 MB.");
+        }
+        out
+    }
+}

@@ -1,0 +1,388 @@
+//! The benchmark's own local stack: a fresh tansu, moto, a fresh database on the PostgreSQL
+//! server, the API served over HTTP on a free 127.0.0.1 port, and the pipeline of functions as
+//! `clinic-local up` runs it (started when a scenario asks for it). Bench data: clinics open
+//! around the clock with many providers and insured patients, so that bookings spread over
+//! distinct (provider, slot) pairs and every saga runs its whole happy path; the
+//! double-booking constraint is not what is measured.
+
+use anyhow::Context;
+use chrono::{Duration, NaiveTime, Utc, Weekday};
+use domain::clinic::{ClinicCalendar, OpeningHours};
+use domain::saga::SagaDeadlines;
+use domain::{ClinicId, PatientId, ProviderId};
+use local::auth::{DemoAgent, LocalIssuer};
+use local::functions::InProcessInvoker;
+use local::stack::{start_pipeline, template_path, Invocation, Pipeline};
+use local::tansu::TansuBroker;
+use messaging::{FunctionContext, Publisher};
+use send_confirmation::{ensure_sender_identity, SendConfirmationFn, DEFAULT_SENDER};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use store::catalog::{Clinic, InsurancePolicy, Patient, Provider};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+pub const CLINICS: u128 = 16;
+pub const PROVIDERS_PER_CLINIC: u128 = 16;
+pub const PATIENTS: u128 = 500;
+/// Half-hour starts per day: 00:00 … 23:00 (a 30-minute ROUTINE exam must end by 23:59).
+const STARTS_PER_DAY: u64 = 47;
+
+fn bench_id(prefix: u128, n: u128) -> Uuid {
+    Uuid::from_u128((prefix << 120) + 0x0000_0000_0000_4000_8000_0000_0000_0000 + n)
+}
+
+fn clinic_id(n: u128) -> ClinicId {
+    ClinicId(bench_id(0xbc, n))
+}
+
+fn provider_id(n: u128) -> ProviderId {
+    ProviderId(bench_id(0xbd, n))
+}
+
+fn patient_id(n: u128) -> PatientId {
+    PatientId(bench_id(0xbe, n))
+}
+
+fn bench_clinics() -> Vec<Clinic> {
+    let all_day = |weekday| OpeningHours {
+        weekday,
+        opens: NaiveTime::MIN,
+        closes: NaiveTime::from_hms_opt(23, 59, 0).unwrap_or(NaiveTime::MIN),
+    };
+    use Weekday::*;
+    (0..CLINICS)
+        .map(|c| Clinic {
+            id: clinic_id(c),
+            name: format!("Bench Clinic {c}"),
+            calendar: ClinicCalendar {
+                time_zone: chrono_tz::UTC,
+                hours: [Mon, Tue, Wed, Thu, Fri, Sat, Sun].map(all_day).to_vec(),
+            },
+            providers: (0..PROVIDERS_PER_CLINIC)
+                .map(|p| Provider {
+                    id: provider_id(c * PROVIDERS_PER_CLINIC + p),
+                    name: format!("Dr. Bench {c}-{p}"),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn bench_patients() -> Vec<Patient> {
+    let today = Utc::now().date_naive();
+    (0..PATIENTS)
+        .map(|n| Patient {
+            id: patient_id(n),
+            name: format!("Bench Patient {n}"),
+            email: format!("bench.patient{n}@example.com"),
+            phone: None,
+            insurance: Some(InsurancePolicy {
+                payer: "VSP".to_owned(),
+                member_id: format!("B{n:07}"),
+                valid_from: Some(today - Duration::days(365)),
+                valid_to: Some(today + Duration::days(3 * 365)),
+                vision_coverage: true,
+            }),
+        })
+        .collect()
+}
+
+/// Hands out distinct (provider, start) pairs: provider-major, so consecutive bookings go to
+/// different providers, clinics and partitions.
+#[derive(Debug, Default)]
+pub struct Slots {
+    next: AtomicU64,
+}
+
+impl Slots {
+    /// The body of the next booking request: a ROUTINE exam of an insured patient.
+    pub fn next_booking(&self) -> Value {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let providers = (CLINICS * PROVIDERS_PER_CLINIC) as u64;
+        let provider = u128::from(i % providers);
+        let k = i / providers;
+        let day = Utc::now().date_naive() + Duration::days(1 + (k / STARTS_PER_DAY) as i64);
+        let start =
+            day.and_time(NaiveTime::MIN) + Duration::minutes(30 * (k % STARTS_PER_DAY) as i64);
+        json!({
+            "clinicId": clinic_id(provider / PROVIDERS_PER_CLINIC).to_string(),
+            "providerId": provider_id(provider).to_string(),
+            "patientId": patient_id(u128::from(i) % PATIENTS).to_string(),
+            "dateTime": format!("{}Z", start.format("%Y-%m-%dT%H:%M:%S")),
+            "type": "ROUTINE",
+        })
+    }
+}
+
+/// When each appointment reached a terminal status in the read model, as seen by a LISTEN on
+/// a bench-only trigger: notifications are delivered at commit, so the time is when the row
+/// became visible.
+#[derive(Debug, Default)]
+pub struct Terminal {
+    seen: Mutex<HashMap<Uuid, (Instant, String)>>,
+    changed: Notify,
+}
+
+impl Terminal {
+    pub fn get(&self, id: &Uuid) -> Option<(Instant, String)> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Waits until every one of `ids` is terminal, or `timeout` passes; returns how many are.
+    pub async fn wait_all(&self, ids: &[Uuid], timeout: std::time::Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let done = ids.iter().filter(|id| self.get(id).is_some()).count();
+            if done == ids.len() || Instant::now() >= deadline {
+                return done;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+const TERMINAL_TRIGGER: &str = "
+CREATE OR REPLACE FUNCTION bench_terminal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IN ('CONFIRMED', 'CANCELLED') AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM NEW.status) THEN
+        PERFORM pg_notify('bench_terminal', NEW.appointment_id::text || ' ' || NEW.status);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER bench_terminal AFTER INSERT OR UPDATE ON appointment_summary
+    FOR EACH ROW EXECUTE FUNCTION bench_terminal();";
+
+pub struct BenchStack {
+    pub pipeline: Option<Pipeline>,
+    pub functions: InProcessInvoker,
+    pub pool: PgPool,
+    pub database_url: String,
+    admin_url: String,
+    database: String,
+    pub api_url: String,
+    pub token: String,
+    pub slots: Slots,
+    pub terminal: Arc<Terminal>,
+    /// Partitions per topic.
+    pub partitions: i32,
+    tasks: Vec<JoinHandle<()>>,
+    pub moto: testkit::Moto,
+    pub tansu: TansuBroker,
+}
+
+impl std::fmt::Debug for BenchStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchStack")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with its database name replaced by `database`.
+fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
+    let mut parsed = url::Url::parse(url).context("DATABASE_URL")?;
+    parsed.set_path(database);
+    Ok(parsed.to_string())
+}
+
+impl BenchStack {
+    /// Starts tansu (data and log in `broker_dir`, emptied first), moto, a fresh database
+    /// `clinic_bench_<pid>` (migrated, bench data, the terminal trigger) and the API.
+    /// `pool_size`: the one pool the API and functions share, as `clinic-local up` has.
+    pub async fn start(
+        admin_url: &str,
+        pool_size: u32,
+        partitions: i32,
+        broker_dir: &Path,
+    ) -> anyhow::Result<BenchStack> {
+        let _ = std::fs::remove_dir_all(broker_dir);
+        let tansu =
+            TansuBroker::start(testkit::free_port()?, broker_dir).map_err(anyhow::Error::msg)?;
+        let moto = testkit::Moto::try_start().map_err(anyhow::Error::msg)?;
+        let database = format!("clinic_bench_{}", std::process::id());
+        let database_url = with_database(admin_url, &database)?;
+        local::prepare_database(&database_url).await?;
+        let pool = store::connect(
+            &database_url,
+            store::PoolSettings {
+                max_connections: pool_size,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let mut tx = pool.begin().await?;
+        for clinic in bench_clinics() {
+            store::catalog::insert_clinic(&mut tx, &clinic).await?;
+        }
+        for patient in bench_patients() {
+            store::catalog::insert_patient(&mut tx, &patient).await?;
+        }
+        sqlx::raw_sql(TERMINAL_TRIGGER).execute(&mut *tx).await?;
+        tx.commit().await?;
+
+        let aws = local::moto::sdk_config(&moto.endpoint).await;
+        let registry = contract::SchemaRegistry::new(
+            aws_sdk_glue::Client::new(&aws),
+            contract::DEFAULT_REGISTRY_NAME,
+        );
+        registry.register_all().await?;
+        let ses = aws_sdk_sesv2::Client::new(&aws);
+        ensure_sender_identity(&ses, DEFAULT_SENDER).await?;
+        let publisher = Publisher::new(
+            pool.clone(),
+            &messaging::KafkaConfig::plaintext(&tansu.bootstrap),
+        )?;
+        esm::ensure_topics(
+            &tansu.bootstrap,
+            &messaging::topics::all_topics(),
+            partitions,
+        )
+        .await?;
+        let functions = InProcessInvoker {
+            ctx: FunctionContext {
+                pool: pool.clone(),
+                registry: registry.clone(),
+                publisher: Some(publisher.clone()),
+            },
+            deadlines: SagaDeadlines::default(),
+            send_confirmation: SendConfirmationFn::new(ses, DEFAULT_SENDER.to_owned()),
+        };
+
+        let issuer = LocalIssuer::generate("https://bench.local")?;
+        let agent = DemoAgent {
+            agent_id: "bench-agent".to_owned(),
+            name: "Bench Agent".to_owned(),
+            role: "SUPERVISOR",
+            clinic_ids: (0..CLINICS).map(clinic_id).collect(),
+        };
+        let token = issuer.token_for(&agent)?;
+        let app = api::app(api::AppState {
+            pool: pool.clone(),
+            registry,
+            publisher: Some(publisher),
+            auth: Arc::new(issuer.verifier()?),
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+
+        let terminal = Arc::new(Terminal::default());
+        let mut listener = sqlx::postgres::PgListener::connect(&database_url).await?;
+        listener.listen("bench_terminal").await?;
+        let seen = terminal.clone();
+        let observer = tokio::spawn(async move {
+            while let Ok(n) = listener.recv().await {
+                let at = Instant::now();
+                let mut parts = n.payload().split(' ');
+                if let (Some(Ok(id)), Some(status)) =
+                    (parts.next().map(Uuid::parse_str), parts.next())
+                {
+                    seen.seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .entry(id)
+                        .or_insert((at, status.to_owned()));
+                    seen.changed.notify_waiters();
+                }
+            }
+        });
+
+        Ok(BenchStack {
+            pipeline: None,
+            functions,
+            pool,
+            database_url,
+            admin_url: admin_url.to_owned(),
+            database,
+            api_url,
+            token,
+            slots: Slots::default(),
+            terminal,
+            partitions,
+            tasks: vec![server, observer],
+            moto,
+            tansu,
+        })
+    }
+
+    /// Starts every Kafka-triggered function of template.yaml, the relay and the sweeper.
+    pub async fn start_pipeline(&mut self, options: esm::RuntimeOptions) -> anyhow::Result<()> {
+        self.pipeline = Some(
+            start_pipeline(
+                self.functions.clone(),
+                &self.tansu.bootstrap,
+                &template_path(),
+                self.partitions,
+                &Invocation::InProcess,
+                options,
+            )
+            .await?,
+        );
+        Ok(())
+    }
+
+    pub fn runtime(&self) -> anyhow::Result<Arc<esm::Runtime>> {
+        Ok(self
+            .pipeline
+            .as_ref()
+            .context("the pipeline is not running")?
+            .runtime
+            .clone())
+    }
+
+    /// CPU seconds the broker process has used so far (user + system, from /proc; the kernel
+    /// reports them in USER_HZ, 100 per second on Linux).
+    pub fn broker_cpu_seconds(&self, broker_dir: &Path) -> anyhow::Result<f64> {
+        let pid = std::fs::read_to_string(broker_dir.join("tansu.pid"))?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))?;
+        // Fields after the command name (which may hold spaces) start at field 3 (state).
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| -> anyhow::Result<f64> {
+            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+        };
+        // utime and stime are fields 14 and 15; `fields[0]` is field 3.
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
+    }
+
+    /// The server's committed transactions so far (all databases; the bench is alone on it).
+    pub async fn commits(&self) -> anyhow::Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT sum(xact_commit)::bigint FROM pg_stat_database")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    /// Stops everything and drops the bench database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.stop().await;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.pool.close().await;
+        let admin = store::connect(&self.admin_url, store::PoolSettings::default()).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.database
+        ))
+        .execute(&admin)
+        .await?;
+        Ok(())
+    }
+}
