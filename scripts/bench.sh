@@ -11,13 +11,12 @@ if [ "${1:-}" = "--arm64" ]; then arm64=1; shift; fi
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
-functions=$(ls functions | sed 's/^/-p /')
 echo "==> building the functions' release binaries (x86_64)"
 # --workspace: the same feature resolution as the bench build below, so both share artifacts.
 cargo build --release --workspace --bins --quiet
 if [ -n "$arm64" ]; then
   echo "==> building the arm64 deployment zips (cargo lambda)"
-  PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip $functions
+  bash scripts/lambda-zips.sh
 fi
 echo "==> running the benchmark"
 cargo bench --workspace --bench pipeline --quiet -- --lambda-bin-dir target/release "$@"

@@ -140,6 +140,8 @@ pub async fn pgbench_baselines(
 pub struct ConsumeRates {
     pub records: usize,
     pub batch_size: u32,
+    /// Producing the records (acks=all, idempotent, as the outbox publisher does).
+    pub produce_per_second: f64,
     /// A bare rdkafka StreamConsumer committing synchronously every `batch_size` records (the
     /// better of a read before and one after the runtime's).
     pub bare_per_second: f64,
@@ -159,10 +161,9 @@ impl esm::Invoker for Accept {
 }
 
 async fn produce(bootstrap: &str, topic: &str, records: usize) -> anyhow::Result<()> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .create()?;
+    let producer: FutureProducer =
+        messaging::publisher::producer_config(&messaging::KafkaConfig::plaintext(bootstrap))
+            .create()?;
     let payload = vec![0xab_u8; 300];
     let mut sends = Vec::with_capacity(records);
     for i in 0..records {
@@ -203,8 +204,11 @@ async fn bare_consume(
     consumer.subscribe(&[topic])?;
     let mut first = None;
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
     for seen in 1..=records {
-        let message = consumer.recv().await?;
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .with_context(|| format!("the bare consumer read {} of {records}", seen - 1))??;
         first.get_or_insert_with(Instant::now);
         next.insert(message.partition(), message.offset() + 1);
         if seen % batch_size == 0 || seen == records {
@@ -260,16 +264,18 @@ async fn esm_consume(
 /// Both consumers on one topic of `records` records, each in its own group, with the same
 /// `fetch.wait.max.ms` (`options.fetch_wait_max`).
 pub async fn consume_rates(
-    stack: &BenchStack,
+    bootstrap: &str,
+    partitions: i32,
     records: usize,
     batch_size: u32,
     options: esm::RuntimeOptions,
 ) -> anyhow::Result<ConsumeRates> {
     let fetch_wait = options.fetch_wait_max;
     let topic = "bench.consume";
-    let bootstrap = &stack.tansu.bootstrap;
-    esm::ensure_topics(bootstrap, &[topic.to_owned()], stack.partitions).await?;
+    esm::ensure_topics(bootstrap, &[topic.to_owned()], partitions).await?;
+    let started = Instant::now();
     produce(bootstrap, topic, records).await?;
+    let produce_per_second = records as f64 / started.elapsed().as_secs_f64();
     // The bare consumer reads the topic before and after the runtime (each time in a group of
     // its own), so the runtime is not favoured by a warmer broker; the faster read counts.
     let batch = batch_size as usize;
@@ -280,6 +286,7 @@ pub async fn consume_rates(
     Ok(ConsumeRates {
         records,
         batch_size,
+        produce_per_second,
         bare_per_second: records as f64 / bare,
         esm_per_second: records as f64 / esm,
     })
