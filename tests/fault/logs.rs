@@ -44,11 +44,26 @@ pub fn capture() {
     captured();
 }
 
+/// Everything captured so far.
+fn text() -> String {
+    String::from_utf8_lossy(&captured().0.lock().unwrap_or_else(PoisonError::into_inner))
+        .into_owned()
+}
+
+/// The last `n` WARN and ERROR lines captured (by every scenario of the process: they run
+/// side by side).
+pub fn last_problems(n: usize) -> String {
+    let text = text();
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+        .collect();
+    problems[problems.len().saturating_sub(n)..].join("\n")
+}
+
 /// Fails if any demo patient's name, email or phone number is in the captured logs.
 pub fn assert_no_phi() {
-    let text =
-        String::from_utf8_lossy(&captured().0.lock().unwrap_or_else(PoisonError::into_inner))
-            .into_owned();
+    let text = text();
     assert!(
         !text.is_empty(),
         "nothing was logged: the capture is not working"

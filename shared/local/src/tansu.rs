@@ -93,6 +93,11 @@ impl TansuBroker {
         })
     }
 
+    /// The end of the broker's log (its last 2,000 bytes), for a report.
+    pub fn log_tail(&self) -> String {
+        self.process.log_tail()
+    }
+
     /// SIGKILLs the broker at once, as a crash would (no clean shutdown).
     pub fn kill(&mut self) {
         self.process.kill();

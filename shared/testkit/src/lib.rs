@@ -93,6 +93,11 @@ impl Tansu {
         Err(last_error)
     }
 
+    /// The end of the broker's log.
+    pub fn log_tail(&self) -> String {
+        self.broker.log_tail()
+    }
+
     /// SIGKILLs the broker, as a crash would.
     pub fn kill(&mut self) {
         self.broker.kill();
