@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
@@ -93,7 +93,7 @@ pub struct MappingStatus {
     pub dead_lettered_records: u64,
     /// Records given up on without an on-failure topic (each logged as an error).
     pub discarded_records: u64,
-    /// Offset commits (one per resolved batch).
+    /// Offset commits sent (one per resolved batch; asynchronous, see `commit`).
     pub commits: u64,
     /// High watermark minus the group's committed offset, summed over partitions; `None`
     /// until first measured.
@@ -245,6 +245,18 @@ struct EsmContext {
 impl ClientContext for EsmContext {}
 
 impl ConsumerContext for EsmContext {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let mapping = &self.state.mapping;
+        match result {
+            Ok(()) => {
+                tracing::debug!(function = %mapping.function, topic = %mapping.topic, ?offsets, "committed");
+            }
+            Err(e) => {
+                tracing::warn!(function = %mapping.function, topic = %mapping.topic, ?offsets, "commit failed, the batch will be delivered again: {e}");
+            }
+        }
+    }
+
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.state.generation.fetch_add(1, Ordering::SeqCst);
         if let Rebalance::Revoke(_) = rebalance {
@@ -529,7 +541,7 @@ async fn consume(shared: &Shared, state: &MappingState, consumer: &Arc<EsmConsum
             tracing::warn!(function = %mapping.function, topic = %mapping.topic, "partitions rebalanced during the batch: not committing it");
             continue;
         }
-        commit(state, consumer, next_offsets).await;
+        commit(state, consumer, next_offsets);
     }
 }
 
@@ -584,13 +596,14 @@ async fn collect_batch(
     }
 }
 
-/// Commits the next offset of each partition of a resolved batch, synchronously. A failed
-/// commit is logged: the records are delivered again, never lost.
-async fn commit(
-    state: &MappingState,
-    consumer: &Arc<EsmConsumer>,
-    next_offsets: BTreeMap<i32, i64>,
-) {
+/// Commits the next offset of each partition of a resolved batch. The commit is asynchronous:
+/// librdkafka's synchronous commit waits without a time limit for the group coordinator, so
+/// against a broker that went away it never returns (and holds a blocking thread that a
+/// runtime's shutdown then waits for). The status counts commits sent; a failure is logged
+/// here or, from the broker, in [`EsmContext::commit_callback`]: the records are then
+/// delivered again, never lost. Closing the consumer (a
+/// pause, a stop) waits for commits in flight, so a rewind after a pause cannot be overwritten.
+fn commit(state: &MappingState, consumer: &EsmConsumer, next_offsets: BTreeMap<i32, i64>) {
     let mapping = &state.mapping;
     let mut offsets = TopicPartitionList::new();
     for (partition, next) in &next_offsets {
@@ -601,19 +614,10 @@ async fn commit(
             return;
         }
     }
-    let consumer = consumer.clone();
-    let result =
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
-    match result {
-        Ok(Ok(())) => {
-            Counters::add(&state.counters.commits, 1);
-            tracing::debug!(function = %mapping.function, topic = %mapping.topic, ?next_offsets, "committed");
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(function = %mapping.function, topic = %mapping.topic, ?next_offsets, "commit failed, the batch will be delivered again: {e}");
-        }
+    match consumer.commit(&offsets, CommitMode::Async) {
+        Ok(()) => Counters::add(&state.counters.commits, 1),
         Err(e) => {
-            tracing::warn!(function = %mapping.function, topic = %mapping.topic, "commit task failed: {e}");
+            tracing::warn!(function = %mapping.function, topic = %mapping.topic, ?next_offsets, "commit failed, the batch will be delivered again: {e}");
         }
     }
 }
