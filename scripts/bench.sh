@@ -11,9 +11,10 @@ if [ "${1:-}" = "--arm64" ]; then arm64=1; shift; fi
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
-echo "==> building the functions' release binaries (x86_64)"
-# --workspace: the same feature resolution as the bench build below, so both share artifacts.
-cargo build --release --workspace --bins --quiet
+echo "==> building the functions' binaries (x86_64, the bench profile)"
+# --workspace and the bench profile: the same feature resolution and settings as the bench
+# build below, so both share artifacts (in target/release, where cargo puts this profile).
+cargo build --profile bench --workspace --bins --quiet
 if [ -n "$arm64" ]; then
   echo "==> building the arm64 deployment zips (cargo lambda)"
   bash scripts/lambda-zips.sh

@@ -111,7 +111,12 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // `cargo bench` runs this from tests/, not from where the command was typed: relative
+    // paths are the workspace root's, as scripts/bench.sh and the README write them.
+    let root = testkit::workspace_root();
+    args.out = root.join(&args.out);
+    args.lambda_bin_dir = args.lambda_bin_dir.map(|dir| root.join(dir));
     let admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned());
     let machine = report::Machine::read();
@@ -212,7 +217,7 @@ async fn run(
         consume.produce_per_second, consume.bare_per_second, consume.esm_per_second
     ));
 
-    let lambda = match &args.lambda_bin_dir {
+    let (lambda, lambda_error) = match &args.lambda_bin_dir {
         Some(dir) => {
             say(&format!(
                 "Lambda binaries in {}: {} cold starts each",
@@ -226,18 +231,26 @@ async fn run(
                 aws_endpoint: stack.moto.endpoint.clone(),
                 kafka_bootstrap: stack.tansu.bootstrap.clone(),
             };
-            let figures = lambda::measure(dir, &env, args.lambda_runs).await?;
-            for f in &figures {
-                say(&format!(
-                    "  {}: init {:.1} ms, RSS {:.1} MiB, {:.1} MiB",
-                    f.function, f.init_ms, f.peak_rss_mib, f.binary_mib
-                ));
+            // A failing scenario is reported, and the others still run.
+            match lambda::measure(dir, &env, args.lambda_runs).await {
+                Ok(figures) => {
+                    for f in &figures {
+                        say(&format!(
+                            "  {}: init {:.1} ms, RSS {:.1} MiB, {:.1} MiB",
+                            f.function, f.init_ms, f.peak_rss_mib, f.binary_mib
+                        ));
+                    }
+                    (figures, None)
+                }
+                Err(e) => {
+                    say(&format!("  FAILED: {e:#}"));
+                    (Vec::new(), Some(format!("{e:#}")))
+                }
             }
-            figures
         }
         None => {
             say("Lambda binaries: skipped (no --lambda-bin-dir)");
-            Vec::new()
+            (Vec::new(), None)
         }
     };
 
@@ -411,5 +424,6 @@ async fn run(
         open_loop,
         rebuild,
         lambda,
+        lambda_error,
     })
 }

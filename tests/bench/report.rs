@@ -120,6 +120,8 @@ pub struct Results {
     pub open_loop: Vec<OpenLoop>,
     pub rebuild: Vec<Rebuild>,
     pub lambda: Vec<LambdaFigures>,
+    /// Why the Lambda scenario failed, if it did (the other scenarios still ran).
+    pub lambda_error: Option<String>,
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -218,6 +220,9 @@ impl Results {
             "\nContext: the broker takes {:.0} records/s from one producer (acks=all) and gives {:.0}/s to one consumer; {:.1} database commits per saga; the broker (tansu) used {:.2} cores while draining and {:.2} cores with the pipeline idle; the SES stand-in (moto) answers {:.0} SendEmail/s at {} in flight; {} of {} drained sagas CONFIRMED.\n",
             c.produce_per_second, c.bare_per_second, s.commits_per_saga, s.broker_cores, s.broker_idle_cores, self.ses.per_second, self.ses.concurrency, s.confirmed, s.sagas
         );
+        if let Some(error) = &self.lambda_error {
+            let _ = writeln!(out, "The Lambda scenario **failed**: {error}\n");
+        }
         if !self.lambda.is_empty() {
             let _ = writeln!(out, "| function | init (median) | invoke | peak RSS | binary (x86_64, stripped) | zip (arm64) | |");
             let _ = writeln!(out, "|---|---|---|---|---|---|---|");

@@ -50,8 +50,7 @@ fn text() -> String {
         .into_owned()
 }
 
-/// The last `n` WARN and ERROR lines captured (by every scenario of the process: they run
-/// side by side).
+/// The last `n` WARN and ERROR lines captured (by every scenario run so far in the process).
 pub fn last_problems(n: usize) -> String {
     let text = text();
     let problems: Vec<&str> = text

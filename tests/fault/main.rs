@@ -1,9 +1,11 @@
 //! The fault suite: the whole pipeline (API → tansu → every function → PostgreSQL, emails in
 //! moto) keeps its promises while something breaks. Each scenario books several hundred
 //! appointments, many of them while the fault happens, waits until everything has settled, and
-//! checks: every saga terminal, no accepted booking lost, the read model equal to the write
-//! model, exactly one email per CONFIRMED booking and none per CANCELLED one, and no patient
-//! data in the logs. Every wait has a deadline, so the suite is bounded in time.
+//! checks: every saga terminal, no accepted booking lost, each booking ended as its patient's
+//! insurance dictates (so none was compensated by the sweeper because a step was lost), the
+//! read model equal to the write model, exactly one email per CONFIRMED booking and none per
+//! CANCELLED one, no dead letters unless the scenario poisons a topic, and no patient data in
+//! the logs. Every wait has a deadline, so the suite is bounded in time.
 
 mod logs;
 mod proxy;
@@ -110,10 +112,14 @@ const OPEN_SAGAS: &str = "SELECT coalesce(s.step, '(no saga row)'), count(*) FRO
      LEFT JOIN saga_state s ON s.saga_id = a.saga_id
      WHERE s.step IS NULL OR s.step NOT IN ('COMPLETED', 'CANCELLED') GROUP BY 1";
 
-/// Prints where the pipeline stands (open sagas per step, unpublished outbox rows, every
-/// mapping's status, the last warnings and errors logged), so a scenario that does not settle
-/// says where it stuck.
+/// Reports where the pipeline stands (open sagas per step, unpublished outbox rows, every
+/// mapping's status, the last warnings and errors logged, the end of tansu's log), so a
+/// scenario that does not settle says where it stuck; then stops the pipeline while the broker
+/// still runs. The report goes straight to stderr, past the harness's capture, and the stop
+/// comes before the panic: a consumer dropped during the unwind, after the broker, waits
+/// forever to close (its commits in flight never complete), and the report would never show.
 async fn report_stuck(stack: &Stack) {
+    use std::fmt::Write;
     let pool = &stack.api.pool;
     let open: Vec<(String, i64)> = sqlx::query_as(OPEN_SAGAS)
         .fetch_all(pool)
@@ -124,9 +130,11 @@ async fn report_stuck(stack: &Stack) {
         "SELECT count(*) FROM outbox WHERE published_at IS NULL",
     )
     .await;
-    eprintln!("open sagas per step: {open:?}; unpublished outbox rows: {unpublished}");
+    let mut report =
+        format!("open sagas per step: {open:?}; unpublished outbox rows: {unpublished}\n");
     for status in stack.runtime().status() {
-        eprintln!(
+        let _ = writeln!(
+            report,
             "{} <- {}: {:?}, partitions {:?}, processed {}, retries {}, commits {}, lag {:?}",
             status.function,
             status.topic,
@@ -138,10 +146,19 @@ async fn report_stuck(stack: &Stack) {
             status.lag
         );
     }
-    eprintln!(
-        "last warnings and errors logged:\n{}",
-        logs::last_problems(60)
+    let _ = writeln!(
+        report,
+        "last warnings and errors logged:\n{}\nthe end of tansu's log:\n{}",
+        logs::last_problems(60),
+        stack.tansu.log_tail()
     );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes());
+    if tokio::time::timeout(Duration::from_secs(60), stack.runtime().shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("the pipeline did not stop within 60 s");
+    }
 }
 
 /// Waits until the pipeline has settled, then checks every promise.
@@ -173,25 +190,42 @@ async fn settled_and_consistent(stack: &Stack, accepted: &[AppointmentId]) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     all_published(stack).await;
-    let write_side = "SELECT id, status, version FROM appointments";
-    let read_side = "SELECT appointment_id, status, version FROM appointment_summary";
+    // Every column the read model copies from the write side, not only status and version.
+    let write_side =
+        "SELECT a.id, concat_ws('|', a.status, a.cancel_reason, a.saga_id, a.clinic_id,
+            c.name, a.provider_id, p.name, a.patient_id, pt.name, a.scheduled_for, a.type),
+            a.version
+         FROM appointments a JOIN clinics c ON c.id = a.clinic_id
+         JOIN providers p ON p.id = a.provider_id JOIN patients pt ON pt.id = a.patient_id";
+    let read_side = "SELECT appointment_id, concat_ws('|', status, cancel_reason, saga_id,
+            clinic_id, clinic_name, provider_id, provider_name, patient_id, patient_name,
+            scheduled_for, type),
+            version
+         FROM appointment_summary";
     eventually(120, "the read model equal to the write model", || async {
         (rows(pool, write_side).await == rows(pool, read_side).await).then_some(())
     })
     .await;
-    let stored = rows(pool, write_side).await;
-    let stored_ids: BTreeSet<uuid::Uuid> = stored.iter().map(|(id, _, _)| *id).collect();
+    let statuses: std::collections::BTreeMap<uuid::Uuid, String> =
+        rows(pool, "SELECT id, status, version FROM appointments")
+            .await
+            .into_iter()
+            .map(|(id, status, _)| (id, status))
+            .collect();
     for id in accepted {
-        assert!(stored_ids.contains(&id.0), "accepted booking {id} was lost");
+        assert!(
+            statuses.contains_key(&id.0),
+            "accepted booking {id} was lost"
+        );
     }
     assert!(
-        stored.len() >= accepted.len(),
+        statuses.len() >= accepted.len(),
         "{} stored, {} accepted",
-        stored.len(),
+        statuses.len(),
         accepted.len()
     );
     let sent = sent_per_appointment().await;
-    for (id, status, _) in &stored {
+    for (id, status) in &statuses {
         let emails = sent.get(&AppointmentId(*id)).copied().unwrap_or_default();
         match status.as_str() {
             "CONFIRMED" => assert_eq!(emails, 1, "{id} is CONFIRMED"),
@@ -199,7 +233,128 @@ async fn settled_and_consistent(stack: &Stack, accepted: &[AppointmentId]) {
             other => panic!("{id} ended {other}"),
         }
     }
+    as_the_insurance_dictates(pool).await;
     logs::assert_no_phi();
+}
+
+/// Every stored booking ended as its patient's policy dictates: CONFIRMED when the policy on
+/// file covers the exam, else CANCELLED with the saga's reason. A booking the sweeper had to
+/// compensate (because a step was lost or stalled past its deadline) ends with another reason
+/// and fails the scenario. Both outcomes must occur, or the check would prove nothing.
+async fn as_the_insurance_dictates(pool: &PgPool) {
+    use domain::insurance::Eligibility;
+    use verify_insurance::InsuranceChecker;
+    type Stored = (
+        uuid::Uuid,
+        uuid::Uuid,
+        uuid::Uuid,
+        String,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        Option<String>,
+    );
+    let stored: Vec<Stored> = sqlx::query_as(
+        "SELECT id, patient_id, clinic_id, type, scheduled_for, status, cancel_reason
+         FROM appointments",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("appointments");
+    let mut db = pool.acquire().await.expect("connection");
+    let (mut wrong, mut confirmed, mut cancelled) = (Vec::new(), 0, 0);
+    for (id, patient, clinic, kind, scheduled_for, status, reason) in stored {
+        let kind: domain::AppointmentType = kind.parse().expect("appointment type");
+        let eligibility = verify_insurance::PolicyOnFile
+            .check(
+                &mut db,
+                domain::PatientId(patient),
+                domain::ClinicId(clinic),
+                kind,
+                scheduled_for,
+            )
+            .await
+            .expect("eligibility");
+        let expected = match eligibility {
+            Eligibility::Eligible { .. } => {
+                confirmed += 1;
+                ("CONFIRMED".to_owned(), None)
+            }
+            Eligibility::Ineligible { reason } => {
+                cancelled += 1;
+                (
+                    "CANCELLED".to_owned(),
+                    Some(format!("Insurance verification failed: {reason}")),
+                )
+            }
+        };
+        if (&status, &reason) != (&expected.0, &expected.1) {
+            wrong.push(format!(
+                "{id}: {status} {reason:?}, expected {} {:?}",
+                expected.0, expected.1
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} bookings did not end as their insurance dictates:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(
+        confirmed > 0 && cancelled > 0,
+        "the bookings cover both outcomes: {confirmed} to confirm, {cancelled} to cancel"
+    );
+}
+
+/// The dead-letter topics of every mapping's input topic are empty: a scenario that poisons
+/// nothing must dead-letter nothing (a record dead-lettered by mistake is a lost message).
+async fn no_dead_letters(stack: &Stack) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mappings = esm::mappings_from_template(&template_path()).expect("template");
+    let mut dlqs: Vec<String> = mappings
+        .iter()
+        .map(|m| messaging::topics::dead_letter_topic(&m.topic))
+        .collect();
+    dlqs.sort();
+    dlqs.dedup();
+    let bootstrap = stack.tansu.bootstrap.clone();
+    let nonempty = tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .expect("client");
+        let mut nonempty = Vec::new();
+        for dlq in &dlqs {
+            let metadata = client
+                .fetch_metadata(Some(dlq), Duration::from_secs(30))
+                .expect("metadata");
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (low, high) = client
+                    .fetch_watermarks(dlq, partition.id(), Duration::from_secs(30))
+                    .expect("watermarks");
+                if high > low {
+                    nonempty.push(format!("{dlq}[{}]: {} records", partition.id(), high - low));
+                }
+            }
+        }
+        nonempty
+    })
+    .await
+    .expect("watermarks task");
+    assert!(
+        nonempty.is_empty(),
+        "records were dead-lettered: {nonempty:?}"
+    );
+}
+
+/// How many sagas are open now (not terminal, or not yet started): proof that a fault hits
+/// work in flight.
+async fn open_sagas(pool: &PgPool) -> i64 {
+    let open: Vec<(String, i64)> = sqlx::query_as(OPEN_SAGAS)
+        .fetch_all(pool)
+        .await
+        .expect("open sagas");
+    open.iter().map(|(_, n)| n).sum()
 }
 
 fn halves() -> (Bookings, Bookings) {
@@ -217,7 +372,9 @@ async fn the_broker_killed_and_restarted_mid_run_loses_and_doubles_nothing(pool:
     let mut accepted = book_retrying(&stack, before).await;
     // Sagas are in flight: kill the broker as a crash would, and book while it is away (the
     // API commits to the outbox; publishing waits for the broker).
+    let in_flight = open_sagas(&stack.api.pool).await;
     stack.tansu.kill();
+    assert!(in_flight > 0, "no saga was in flight when the broker died");
     let killed = started.elapsed();
     accepted.extend(book_retrying(&stack, during).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -227,6 +384,7 @@ async fn the_broker_killed_and_restarted_mid_run_loses_and_doubles_nothing(pool:
         started.elapsed()
     );
     settled_and_consistent(&stack, &accepted).await;
+    no_dead_letters(&stack).await;
     assert_eq!(accepted.len(), BOOKINGS);
 }
 
@@ -364,6 +522,7 @@ async fn postgres_down_and_back_while_bookings_flow_loses_and_doubles_nothing() 
         accepted.len()
     );
     settled_and_consistent(&stack, &accepted).await;
+    no_dead_letters(&stack).await;
 }
 
 /// A Lambda Invoke API in front of the in-process functions that "crashes" once: the first
@@ -547,6 +706,7 @@ async fn functions_dying_mid_batch_after_their_commits_while_bookings_flow_chang
     driver.release.notify_one();
     let accepted = driver.task.await.expect("driver");
     settled_and_consistent(&stack, &accepted).await;
+    no_dead_letters(&stack).await;
     assert_eq!(accepted.len(), BOOKINGS);
 }
 
@@ -800,6 +960,19 @@ async fn the_email_service_down_for_a_minute_delays_emails_but_loses_and_doubles
     let mut accepted = book_retrying(&stack, before).await;
     accepted.extend(book_retrying(&stack, during).await);
     tokio::time::sleep(Duration::from_secs(60)).await;
+    let retried: u64 = stack
+        .runtime()
+        .status()
+        .iter()
+        .filter(|m| {
+            m.function == <send_confirmation::SendConfirmationFn as messaging::KafkaFunction>::NAME
+        })
+        .map(|m| m.retries)
+        .sum();
+    assert!(
+        retried > 0,
+        "send-confirmation was never retried: no email was attempted while SES was down"
+    );
     let pool = &stack.api.pool;
     assert_eq!(
         count(
@@ -812,6 +985,7 @@ async fn the_email_service_down_for_a_minute_delays_emails_but_loses_and_doubles
     );
     ses_proxy.up().await;
     settled_and_consistent(&stack, &accepted).await;
+    no_dead_letters(&stack).await;
     assert!(
         count(
             pool,

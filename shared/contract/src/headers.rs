@@ -11,6 +11,34 @@ pub const CORRELATION_ID: &str = "correlation_id";
 pub const CAUSATION_ID: &str = "causation_id";
 pub const TRACEPARENT: &str = "traceparent";
 
+/// The headers of a dead-letter record, the same from both writers: the handler adapter (a
+/// record it can never apply: undecodable, impossible, refused) and the event-source-mapping
+/// runtime (a record the function kept failing on). A dead-letter record is the original key,
+/// value and headers, plus these. README.md ("Dead letters") documents them.
+pub mod dead_letter {
+    /// Why the record was given up on (at most 1 KiB, never patient data).
+    pub const REASON: &str = "dlq_reason";
+    /// The function that gave up on it.
+    pub const FUNCTION: &str = "dlq_function";
+    pub const SOURCE_TOPIC: &str = "dlq_source_topic";
+    pub const SOURCE_PARTITION: &str = "dlq_source_partition";
+    pub const SOURCE_OFFSET: &str = "dlq_source_offset";
+    /// How many times the function was invoked with the record: 1 + retries from the runtime;
+    /// 1 from the adapter, which gives up at once on a record no retry can fix.
+    pub const ATTEMPTS: &str = "dlq_attempts";
+    /// The reason is cut to this many bytes.
+    pub const MAX_REASON_BYTES: usize = 1024;
+
+    /// At most [`MAX_REASON_BYTES`] of `text`, cut at a character boundary.
+    pub fn reason(text: &str) -> &str {
+        let mut end = text.len().min(MAX_REASON_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    }
+}
+
 /// The metadata headers of one record. Values travel as UTF-8 text (UUIDs hyphenated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordHeaders {

@@ -4,12 +4,16 @@
 //! the on-failure topic. When `deliver` returns, every record of the batch is resolved and its
 //! offset may be committed.
 
-use chrono::Utc;
+use aws_lambda_events::event::kafka::KafkaEvent;
+use chrono::{DateTime, Utc};
 use contract::lambda::KafkaBatchResponse;
+use futures::FutureExt;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::dlq_headers;
@@ -17,9 +21,6 @@ use crate::event::{kafka_event, SourceRecord};
 use crate::invoke::{InvokeError, Invoker};
 use crate::runtime::RuntimeOptions;
 use crate::template::Mapping;
-
-/// The on-failure topic gets at most this much of the error text.
-const MAX_ERROR_BYTES: usize = 1024;
 
 /// What happened to a mapping's records so far.
 #[derive(Debug, Default)]
@@ -30,11 +31,23 @@ pub(crate) struct Counters {
     pub dead_lettered: AtomicU64,
     pub discarded: AtomicU64,
     pub commits: AtomicU64,
+    /// Partition assignments the consumer received (one per rebalance it took part in).
+    pub assignments: AtomicU64,
+    /// The last failed invocation: when, and why.
+    pub last_error: Mutex<Option<(DateTime<Utc>, String)>>,
 }
 
 impl Counters {
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn note_error(&self, error: &InvokeError) {
+        let text = dlq_headers::reason(&error.to_string()).to_owned();
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Utc::now(), text));
     }
 }
 
@@ -93,7 +106,10 @@ impl Deliverer<'_> {
                 Counters::add(&self.counters.retries, 1);
             }
             let event = kafka_event(mapping.source, self.bootstrap, &piece.records);
-            let outcome = self.invoker.invoke(&mapping.function, &event).await;
+            let outcome = self.invoke(&event).await;
+            if let Err(e) = &outcome {
+                self.counters.note_error(e);
+            }
             let (failed, error) = match outcome {
                 Ok(response) => match self.reported_failures(&piece.records, &response) {
                     Ok(failed) => {
@@ -172,6 +188,25 @@ impl Deliverer<'_> {
         }
     }
 
+    /// One invocation, bounded by the function's timeout; a panic of an in-process function
+    /// is a function error like any other (the mapping lives on).
+    async fn invoke(&self, event: &KafkaEvent) -> Result<serde_json::Value, InvokeError> {
+        let mapping = self.mapping;
+        let call = AssertUnwindSafe(self.invoker.invoke(&mapping.function, event)).catch_unwind();
+        match tokio::time::timeout(mapping.function_timeout, call).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(panic)) => Err(InvokeError::Function(format!(
+                "the function panicked: {}",
+                panic_message(panic.as_ref())
+            ))),
+            // Lambda's own words for a function that ran out of time.
+            Err(_) => Err(InvokeError::Function(format!(
+                "Task timed out after {:.2} seconds",
+                mapping.function_timeout.as_secs_f64()
+            ))),
+        }
+    }
+
     /// The records to retry after a successful invocation: with ReportBatchItemFailures, for
     /// each reported partition every record from the lowest reported offset on. An identifier
     /// that names no record of the batch, or a response that is not one, fails the whole
@@ -247,10 +282,7 @@ impl Deliverer<'_> {
             });
         }
         let coordinates = [
-            (
-                dlq_headers::ERROR,
-                truncate(error, MAX_ERROR_BYTES).to_owned(),
-            ),
+            (dlq_headers::REASON, dlq_headers::reason(error).to_owned()),
             (dlq_headers::FUNCTION, self.mapping.function.clone()),
             (dlq_headers::SOURCE_TOPIC, record.topic.clone()),
             (dlq_headers::SOURCE_PARTITION, record.partition.to_string()),
@@ -309,11 +341,13 @@ impl Deliverer<'_> {
     }
 }
 
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+/// The text a panic was raised with, if it was text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
+    } else {
+        "(no message)"
     }
-    &text[..end]
 }

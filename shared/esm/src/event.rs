@@ -56,6 +56,21 @@ impl SourceRecord {
         format!("{}-{}", self.topic, self.partition)
     }
 
+    /// About how many bytes the record takes in the event's JSON (a little more, never less):
+    /// key and value in base64, header values as arrays of numbers (up to 4 characters a
+    /// byte), and the fixed fields.
+    pub fn payload_bytes(&self) -> usize {
+        const FIXED_FIELDS: usize = 200;
+        let base64 =
+            |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, |b| b.len().div_ceil(3) * 4);
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(key, value)| key.len() + 8 + value.as_ref().map_or(0, |v| v.len() * 4))
+            .sum();
+        FIXED_FIELDS + self.topic.len() + base64(&self.key) + base64(&self.value) + headers
+    }
+
     /// How old the record is, if it carries a timestamp.
     pub fn age(&self, now: DateTime<Utc>) -> Option<Duration> {
         let millis = self.timestamp.to_millis()?;

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::KafkaEvent;
-use std::time::Duration;
 
 use crate::event::event_json;
 
@@ -31,9 +30,6 @@ pub trait Invoker: Send + Sync {
     ) -> Result<serde_json::Value, InvokeError>;
 }
 
-/// The longest a Lambda function may run; a hung local function is given up on after it.
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-
 /// Invokes functions through the Lambda Invoke API (synchronous `RequestResponse`).
 #[derive(Debug, Clone)]
 pub struct HttpInvoker {
@@ -44,8 +40,8 @@ pub struct HttpInvoker {
 impl HttpInvoker {
     /// An invoker for the Invoke API at `base_url`, e.g. `http://127.0.0.1:9000`.
     pub fn new(base_url: &str) -> Result<HttpInvoker, InvokeError> {
+        // No timeout of its own: the runtime bounds every invocation by the function's.
         let client = reqwest::Client::builder()
-            .timeout(INVOKE_TIMEOUT)
             .build()
             .map_err(|e| InvokeError::Transport(format!("HTTP client: {e}")))?;
         Ok(HttpInvoker {

@@ -14,24 +14,17 @@ mod topics;
 pub use event::{event_json, kafka_event, SourceRecord, LOCAL_MSK_ARN};
 pub use invoke::{HttpInvoker, InvokeError, Invoker};
 pub use runtime::{
-    status_router, Activity, MappingStatus, PartitionStatus, Runtime, RuntimeOptions,
+    status_router, Activity, LastError, MappingStatus, PartitionStatus, Runtime, RuntimeOptions,
 };
 pub use template::{
     all_topics, mappings_from_template, Mapping, SourceKind, StartingPosition, TemplateError,
+    DEFAULT_FUNCTION_TIMEOUT, INVOCATIONS_PER_POLLER,
 };
 pub use topics::{ensure_topics, ensure_topics_with, TopicSettings};
 
-/// Headers added to a record written to an on-failure topic (besides its own headers).
-pub mod dlq_headers {
-    /// The last error, truncated to 1 KiB.
-    pub const ERROR: &str = "esm_error";
-    pub const FUNCTION: &str = "esm_function";
-    pub const SOURCE_TOPIC: &str = "esm_source_topic";
-    pub const SOURCE_PARTITION: &str = "esm_source_partition";
-    pub const SOURCE_OFFSET: &str = "esm_source_offset";
-    /// How many times the function was invoked with the record (1 + retries).
-    pub const ATTEMPTS: &str = "esm_attempts";
-}
+/// Headers added to a record written to an on-failure topic (besides its own headers): the
+/// one layout both dead-letter writers use.
+pub use contract::headers::dead_letter as dlq_headers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EsmError {

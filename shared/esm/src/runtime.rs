@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -12,7 +13,9 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -29,6 +32,9 @@ use crate::EsmError;
 /// How long an admin request (metadata, watermarks, committed offsets) may take: a busy tansu
 /// answers them seconds late, as it serves every request from one storage task.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// librdkafka's `session.timeout.ms` default.
+const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Timings of the runtime (AWS's are not published; these suit a laptop, tests shorten them).
 #[derive(Debug, Clone)]
@@ -47,6 +53,11 @@ pub struct RuntimeOptions {
     /// gain in saga latency or throughput below 100 ms. AWS's pollers are not ours to tune:
     /// this is local only.
     pub fetch_wait_max: Duration,
+    /// The consumers' `max.poll.interval.ms` (librdkafka's 300 s by default; the session
+    /// timeout is kept at or below it, as librdkafka requires). The runtime polls all along,
+    /// so even an outage longer than this keeps a mapping in its group; tests shorten it to
+    /// show that.
+    pub max_poll_interval: Duration,
 }
 
 impl Default for RuntimeOptions {
@@ -56,6 +67,7 @@ impl Default for RuntimeOptions {
             retry_backoff_max: Duration::from_secs(5),
             status_interval: Duration::from_secs(30),
             fetch_wait_max: Duration::from_millis(100),
+            max_poll_interval: Duration::from_secs(300),
         }
     }
 }
@@ -95,10 +107,22 @@ pub struct MappingStatus {
     pub discarded_records: u64,
     /// Offset commits sent (one per resolved batch; asynchronous, see `commit`).
     pub commits: u64,
+    /// Partition assignments received: 1 for a consumer that has never been rebalanced.
+    pub assignments: u64,
+    /// The last failed invocation (a function error, a timeout, a panic, an unreachable
+    /// function), if any.
+    pub last_error: Option<LastError>,
     /// High watermark minus the group's committed offset, summed over partitions; `None`
     /// until first measured.
     pub lag: Option<i64>,
     pub partitions: Vec<PartitionStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,6 +207,10 @@ impl MappingState {
             dead_lettered_records: counter(&counters.dead_lettered),
             discarded_records: counter(&counters.discarded),
             commits: counter(&counters.commits),
+            assignments: counter(&counters.assignments),
+            last_error: lock(&counters.last_error)
+                .clone()
+                .map(|(at, message)| LastError { at, message }),
             lag: partitions.as_ref().map(|ps| ps.iter().map(|p| p.lag).sum()),
             partitions: partitions.unwrap_or_default(),
         }
@@ -274,6 +302,7 @@ impl ConsumerContext for EsmContext {
                     .map(|e| e.partition())
                     .collect();
                 tracing::info!(function = %mapping.function, topic = %mapping.topic, ?assigned, "partitions assigned");
+                Counters::add(&self.state.counters.assignments, 1);
                 *lock(&self.state.assigned) = assigned;
             }
             Rebalance::Revoke(_) => {
@@ -465,7 +494,7 @@ async fn run_mapping(
             return;
         }
         let consumer = match new_consumer(&shared, &state) {
-            Ok(consumer) => Arc::new(consumer),
+            Ok(consumer) => consumer,
             Err(e) => {
                 tracing::error!(function = %mapping.function, topic = %mapping.topic, "cannot start the consumer: {e}");
                 tokio::select! {
@@ -506,6 +535,19 @@ fn new_consumer(shared: &Shared, state: &Arc<MappingState>) -> Result<EsmConsume
             "fetch.wait.max.ms",
             shared.options.fetch_wait_max.as_millis().to_string(),
         )
+        .set(
+            "max.poll.interval.ms",
+            shared.options.max_poll_interval.as_millis().to_string(),
+        )
+        .set(
+            "session.timeout.ms",
+            shared
+                .options
+                .max_poll_interval
+                .min(DEFAULT_SESSION_TIMEOUT)
+                .as_millis()
+                .to_string(),
+        )
         // An eager protocol: every rebalance restarts all partitions from their committed
         // offsets, which is what makes dropping a batch collected across a rebalance safe.
         .set("partition.assignment.strategy", "range")
@@ -516,8 +558,102 @@ fn new_consumer(shared: &Shared, state: &Arc<MappingState>) -> Result<EsmConsume
     Ok(consumer)
 }
 
-/// Collects, delivers and commits batches, forever.
-async fn consume(shared: &Shared, state: &MappingState, consumer: &Arc<EsmConsumer>) {
+/// AWS caps a synchronous invocation's payload at 6 MB: a batch closes before it would pass
+/// it (a single larger record still goes alone).
+const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// One partition's records waiting for its next batch, and whether a batch of it is out.
+#[derive(Debug, Default)]
+struct PartitionQueue {
+    records: VecDeque<SourceRecord>,
+    /// Their size in the event's JSON.
+    bytes: usize,
+    /// When the batching window of the waiting records closes (from the first of them).
+    closes: Option<Instant>,
+    /// A batch of this partition is being delivered: the next waits for it (order).
+    in_flight: bool,
+    /// Fetching is paused: a whole batch is waiting already.
+    paused: bool,
+    /// Every record below this offset was resolved by a batch: redeliveries are skipped.
+    resolved: i64,
+}
+
+impl PartitionQueue {
+    fn push(&mut self, record: SourceRecord, window: Duration) {
+        if record.offset < self.resolved {
+            return;
+        }
+        if self.records.is_empty() {
+            self.closes = Some(Instant::now() + window);
+        }
+        self.bytes += record.payload_bytes();
+        self.records.push_back(record);
+    }
+
+    /// A whole batch is waiting (BatchSize records, or the payload limit).
+    fn full(&self, batch_size: usize) -> bool {
+        self.records.len() >= batch_size || self.bytes >= MAX_PAYLOAD_BYTES
+    }
+
+    fn ready(&self, batch_size: usize, now: Instant) -> bool {
+        !self.in_flight
+            && !self.records.is_empty()
+            && (self.full(batch_size) || self.closes.is_some_and(|closes| closes <= now))
+    }
+
+    /// The next batch: up to BatchSize records, within the payload limit. Records left over
+    /// have waited a window already and go as soon as the partition is free.
+    fn take(&mut self, batch_size: usize) -> Vec<SourceRecord> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(record) = self.records.front() {
+            let size = record.payload_bytes();
+            if batch.len() >= batch_size || (!batch.is_empty() && bytes + size > MAX_PAYLOAD_BYTES)
+            {
+                break;
+            }
+            bytes += size;
+            batch.extend(self.records.pop_front());
+        }
+        self.bytes -= bytes;
+        self.closes = (!self.records.is_empty()).then(Instant::now);
+        batch
+    }
+
+    /// After a batch ending before `next` was resolved: drop waiting redeliveries.
+    fn resolve(&mut self, next: i64) {
+        self.in_flight = false;
+        self.resolved = self.resolved.max(next);
+        while self.records.front().is_some_and(|r| r.offset < next) {
+            if let Some(record) = self.records.pop_front() {
+                self.bytes -= record.payload_bytes();
+            }
+        }
+        if self.records.is_empty() {
+            self.closes = None;
+        }
+    }
+
+    /// A rebalance restarts fetching from the committed offsets: what waits is read again.
+    fn forget_waiting(&mut self) {
+        self.records.clear();
+        self.bytes = 0;
+        self.closes = None;
+        self.paused = false;
+    }
+}
+
+/// A batch of one partition on its way, resolving to the partition and its next offset.
+type InFlight<'a> = Pin<Box<dyn Future<Output = (i32, i64)> + Send + 'a>>;
+
+/// Collects, delivers and commits batches, forever, as AWS does for Kafka: one batch per
+/// partition at a time (order within a partition), batches of different partitions in flight
+/// at once (at most [`Mapping::max_concurrent_batches`]), each partition's offset committed
+/// when its batch is resolved. The consumer is polled all along, so a batch that is retried
+/// through a long outage never gets the consumer evicted from its group
+/// (`max.poll.interval.ms`): a partition whose next batch is already waiting is paused
+/// instead, and resumed when that batch goes out.
+async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) {
     let mapping = &state.mapping;
     let deliverer = Deliverer {
         mapping,
@@ -527,97 +663,158 @@ async fn consume(shared: &Shared, state: &MappingState, consumer: &Arc<EsmConsum
         counters: &state.counters,
         options: &shared.options,
     };
+    let batch_size = usize::try_from(mapping.batch_size).unwrap_or(usize::MAX);
+    let max_in_flight = mapping.max_concurrent_batches();
+    let mut queues: BTreeMap<i32, PartitionQueue> = BTreeMap::new();
+    let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
+    let mut generation = state.generation();
+    // After a consumer error, when to ask the consumer again.
+    let mut receive_after: Option<Instant> = None;
     loop {
-        let (batch, generation) = collect_batch(shared, state, consumer).await;
-        let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
-        for record in &batch {
-            let next = next_offsets.entry(record.partition).or_default();
-            *next = (*next).max(record.offset + 1);
+        let now = Instant::now();
+        for (&partition, queue) in &mut queues {
+            if in_flight.len() >= max_in_flight {
+                break;
+            }
+            if queue.ready(batch_size, now) {
+                let batch = queue.take(batch_size);
+                let next = batch
+                    .iter()
+                    .map(|r| r.offset + 1)
+                    .max()
+                    .unwrap_or(queue.resolved);
+                queue.in_flight = true;
+                let deliverer = &deliverer;
+                in_flight.push(Box::pin(async move {
+                    deliverer.deliver(batch).await;
+                    (partition, next)
+                }));
+            }
         }
-        deliverer.deliver(batch).await;
-        // Rebalances are served while polling, so none can have happened since collecting;
-        // should one have, the new owner reads these records again rather than losing them.
-        if state.generation() != generation {
-            tracing::warn!(function = %mapping.function, topic = %mapping.topic, "partitions rebalanced during the batch: not committing it");
-            continue;
+        flow_control(state, consumer, &mut queues, batch_size);
+        if receive_after.is_some_and(|after| after <= now) {
+            receive_after = None;
         }
-        commit(state, consumer, next_offsets);
+        let window_closes = if in_flight.len() < max_in_flight {
+            queues
+                .values()
+                .filter(|q| !q.in_flight && !q.records.is_empty())
+                .filter_map(|q| q.closes)
+                .min()
+        } else {
+            None
+        };
+        let wake = window_closes.into_iter().chain(receive_after).min();
+        tokio::select! {
+            Some((partition, next)) = in_flight.next(), if !in_flight.is_empty() => {
+                let queue = queues.entry(partition).or_default();
+                if lock(&state.assigned).contains(&partition) {
+                    queue.resolve(next);
+                    commit(state, consumer, partition, next);
+                } else {
+                    queue.in_flight = false;
+                    tracing::warn!(function = %mapping.function, topic = %mapping.topic, partition,
+                        "the partition was revoked during its batch: not committing it; its new owner reads it again");
+                }
+            }
+            received = consumer.recv(), if receive_after.is_none() => {
+                if state.generation() != generation {
+                    generation = state.generation();
+                    rebalanced(state, consumer, &mut queues);
+                }
+                match received {
+                    Ok(message) => {
+                        let record = SourceRecord::from_message(&message);
+                        queues.entry(record.partition).or_default().push(record, mapping.batching_window);
+                    }
+                    Err(e) => {
+                        // Batches in flight go on meanwhile; the consumer is asked again later.
+                        tracing::warn!(function = %mapping.function, topic = %mapping.topic, "consumer error: {e}");
+                        receive_after = Some(Instant::now() + shared.options.retry_backoff_max);
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+        }
     }
 }
 
-/// The next batch: records in arrival order (offset order within a partition), closed at
-/// BatchSize or when the batching window has passed since its first record. Returns it with
-/// the rebalance generation it belongs to.
-async fn collect_batch(
-    shared: &Shared,
+/// After a rebalance (eager: every partition restarts from its committed offset), forgets
+/// the records waiting and lifts the pauses; batches in flight stay in flight, and their
+/// partitions get no second batch until they are resolved.
+fn rebalanced(
     state: &MappingState,
     consumer: &EsmConsumer,
-) -> (Vec<SourceRecord>, u64) {
+    queues: &mut BTreeMap<i32, PartitionQueue>,
+) {
     let mapping = &state.mapping;
-    let batch_size = usize::try_from(mapping.batch_size).unwrap_or(usize::MAX);
-    let mut batch: Vec<SourceRecord> = Vec::new();
-    let mut generation = state.generation();
-    let mut deadline = Instant::now();
-    loop {
-        let received = if batch.is_empty() {
-            Some(consumer.recv().await)
-        } else {
-            tokio::select! {
-                biased;
-                received = consumer.recv() => Some(received),
-                _ = tokio::time::sleep_until(deadline) => None,
-            }
-        };
-        if state.generation() != generation {
-            if !batch.is_empty() {
-                tracing::info!(function = %mapping.function, topic = %mapping.topic, records = batch.len(),
-                    "partitions rebalanced: dropping the batch being collected; it is read again from the committed offsets");
-            }
-            batch.clear();
-            generation = state.generation();
+    let mut paused = TopicPartitionList::new();
+    let mut dropped = 0;
+    for (&partition, queue) in queues.iter_mut() {
+        if queue.paused {
+            paused.add_partition(&mapping.topic, partition);
         }
-        match received {
-            None if batch.is_empty() => {}
-            None => return (batch, generation),
-            Some(Err(e)) => {
-                tracing::warn!(function = %mapping.function, topic = %mapping.topic, "consumer error: {e}");
-                tokio::time::sleep(shared.options.retry_backoff_max).await;
-            }
-            Some(Ok(message)) => {
-                if batch.is_empty() {
-                    deadline = Instant::now() + mapping.batching_window;
-                }
-                batch.push(SourceRecord::from_message(&message));
-                if batch.len() >= batch_size {
-                    return (batch, generation);
-                }
+        dropped += queue.records.len();
+        queue.forget_waiting();
+    }
+    if dropped > 0 {
+        tracing::info!(function = %mapping.function, topic = %mapping.topic, records = dropped,
+            "partitions rebalanced: the records waiting are read again from the committed offsets");
+    }
+    if paused.count() > 0 {
+        // The partitions still ours must not stay paused; the others answer an error.
+        let _ = consumer.resume(&paused);
+    }
+}
+
+/// Pauses fetching for a partition whose next batch is already waiting, and resumes it once
+/// that batch has gone out (librdkafka fetches again from the last record handed over).
+fn flow_control(
+    state: &MappingState,
+    consumer: &EsmConsumer,
+    queues: &mut BTreeMap<i32, PartitionQueue>,
+    batch_size: usize,
+) {
+    let mapping = &state.mapping;
+    for (&partition, queue) in queues.iter_mut() {
+        let full = queue.full(batch_size);
+        if full == queue.paused {
+            continue;
+        }
+        let mut partitions = TopicPartitionList::new();
+        partitions.add_partition(&mapping.topic, partition);
+        let result = if full {
+            consumer.pause(&partitions)
+        } else {
+            consumer.resume(&partitions)
+        };
+        match result {
+            Ok(()) => queue.paused = full,
+            Err(e) => {
+                tracing::warn!(function = %mapping.function, topic = %mapping.topic, partition, "cannot pause or resume fetching: {e}");
             }
         }
     }
 }
 
-/// Commits the next offset of each partition of a resolved batch. The commit is asynchronous:
+/// Commits `next` for `partition`, whose batch is resolved. The commit is asynchronous:
 /// librdkafka's synchronous commit waits without a time limit for the group coordinator, so
 /// against a broker that went away it never returns (and holds a blocking thread that a
 /// runtime's shutdown then waits for). The status counts commits sent; a failure is logged
 /// here or, from the broker, in [`EsmContext::commit_callback`]: the records are then
-/// delivered again, never lost. Closing the consumer (a
-/// pause, a stop) waits for commits in flight, so a rewind after a pause cannot be overwritten.
-fn commit(state: &MappingState, consumer: &EsmConsumer, next_offsets: BTreeMap<i32, i64>) {
+/// delivered again, never lost. Closing the consumer (a pause, a stop) waits for commits in
+/// flight, so a rewind after a pause cannot be overwritten.
+fn commit(state: &MappingState, consumer: &EsmConsumer, partition: i32, next: i64) {
     let mapping = &state.mapping;
     let mut offsets = TopicPartitionList::new();
-    for (partition, next) in &next_offsets {
-        if let Err(e) =
-            offsets.add_partition_offset(&mapping.topic, *partition, Offset::Offset(*next))
-        {
-            tracing::error!(function = %mapping.function, topic = %mapping.topic, partition, "cannot commit: {e}");
-            return;
-        }
+    if let Err(e) = offsets.add_partition_offset(&mapping.topic, partition, Offset::Offset(next)) {
+        tracing::error!(function = %mapping.function, topic = %mapping.topic, partition, "cannot commit: {e}");
+        return;
     }
     match consumer.commit(&offsets, CommitMode::Async) {
         Ok(()) => Counters::add(&state.counters.commits, 1),
         Err(e) => {
-            tracing::warn!(function = %mapping.function, topic = %mapping.topic, ?next_offsets, "commit failed, the batch will be delivered again: {e}");
+            tracing::warn!(function = %mapping.function, topic = %mapping.topic, partition, next, "commit failed, the batch will be delivered again: {e}");
         }
     }
 }

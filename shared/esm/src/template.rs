@@ -45,6 +45,12 @@ pub struct Mapping {
     /// The topic failed records go to (`kafka://<topic>` in the template).
     pub on_failure_topic: Option<String>,
     pub enabled: bool,
+    /// The function's `Timeout` (its own, else `Globals.Function.Timeout`, else AWS's 3 s):
+    /// an invocation still running after it is a function error.
+    pub function_timeout: Duration,
+    /// `ProvisionedPollerConfig.MaximumPollers`: with it, at most [`INVOCATIONS_PER_POLLER`]
+    /// times as many batches are in flight at once (without it, one per partition).
+    pub maximum_pollers: Option<u32>,
 }
 
 /// AWS's defaults for what a template leaves out.
@@ -56,6 +62,36 @@ const MAX_BATCHING_WINDOW_SECONDS: i64 = 300;
 pub const RETRIES_WITH_DESTINATION: u32 = 10;
 const MAX_RETRY_ATTEMPTS: i64 = 10_000;
 const RECORD_AGE_SECONDS: std::ops::RangeInclusive<i64> = 60..=604_800;
+/// AWS's function timeout when neither the function nor `Globals` sets one.
+pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Kafka event-source mappings only take functions whose timeout is at most 14 minutes.
+const FUNCTION_TIMEOUT_SECONDS: std::ops::RangeInclusive<i64> = 1..=840;
+/// "Each event poller can handle up to 5 MB/sec of throughput or up to 5 concurrent
+/// invocations" (AWS Lambda Developer Guide, "Apache Kafka event poller scaling modes").
+pub const INVOCATIONS_PER_POLLER: u32 = 5;
+const MAXIMUM_POLLERS: std::ops::RangeInclusive<i64> = 1..=2000;
+const MINIMUM_POLLERS: std::ops::RangeInclusive<i64> = 1..=200;
+
+/// The event properties the runtime implements (or, for the connection ones, replaces with
+/// the local broker). Any other property is refused by name at start-up: a mapping that
+/// would behave differently in AWS must not run here as if it did not.
+const IMPLEMENTED_PROPERTIES: [&str; 15] = [
+    "Stream",
+    "KafkaBootstrapServers",
+    "SourceAccessConfigurations",
+    "Topics",
+    "StartingPosition",
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "ConsumerGroupId",
+    "ProvisionedPollerConfig",
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError",
+    "FunctionResponseTypes",
+    "DestinationConfig",
+    "Enabled",
+];
 
 impl Mapping {
     /// A mapping of `function` to `topic` with every setting at AWS's default.
@@ -74,7 +110,16 @@ impl Mapping {
             report_batch_item_failures: false,
             on_failure_topic: None,
             enabled: true,
+            function_timeout: DEFAULT_FUNCTION_TIMEOUT,
+            maximum_pollers: None,
         }
+    }
+
+    /// How many batches may be in flight at once, each of a different partition.
+    pub fn max_concurrent_batches(&self) -> usize {
+        self.maximum_pollers.map_or(usize::MAX, |pollers| {
+            usize::try_from(pollers.saturating_mul(INVOCATIONS_PER_POLLER)).unwrap_or(usize::MAX)
+        })
     }
 }
 
@@ -123,7 +168,7 @@ pub fn mappings_from_template(path: &Path) -> Result<Vec<Mapping>, TemplateError
         path: path.to_owned(),
         source,
     })?;
-    let template = Template::new(&document);
+    let template = Template::new(&document)?;
     let Some(resources) = document.get("Resources").and_then(Value::as_mapping) else {
         return Ok(Vec::new());
     };
@@ -144,6 +189,11 @@ pub fn mappings_from_template(path: &Path) -> Result<Vec<Mapping>, TemplateError
             }
             None => id.to_owned(),
         };
+        let timeout_at = format!("{at}.Properties.Timeout");
+        let function_timeout = match resource.get("Properties").and_then(|p| p.get("Timeout")) {
+            Some(timeout) => template.timeout(timeout, &timeout_at)?,
+            None => template.function_timeout,
+        };
         let Some(events) = resource
             .get("Properties")
             .and_then(|p| p.get("Events"))
@@ -163,19 +213,25 @@ pub fn mappings_from_template(path: &Path) -> Result<Vec<Mapping>, TemplateError
             };
             let empty = Value::Null;
             let properties = event.get("Properties").unwrap_or(&empty);
-            mappings.push(template.mapping(&function, source, properties, &at)?);
+            let mapping = template.mapping(&function, source, properties, &at)?;
+            mappings.push(Mapping {
+                function_timeout,
+                ..mapping
+            });
         }
     }
     Ok(mappings)
 }
 
-/// The template's parameters, for resolving `!Ref` and `!Sub` to their defaults.
+/// The template's parameters, for resolving `!Ref` and `!Sub` to their defaults, and its
+/// `Globals.Function.Timeout`.
 struct Template {
     parameter_defaults: HashMap<String, String>,
+    function_timeout: Duration,
 }
 
 impl Template {
-    fn new(document: &Value) -> Template {
+    fn new(document: &Value) -> Result<Template, TemplateError> {
         let parameter_defaults = document
             .get("Parameters")
             .and_then(Value::as_mapping)
@@ -186,7 +242,30 @@ impl Template {
                 Some((name.as_str()?.to_owned(), default))
             })
             .collect();
-        Template { parameter_defaults }
+        let mut template = Template {
+            parameter_defaults,
+            function_timeout: DEFAULT_FUNCTION_TIMEOUT,
+        };
+        if let Some(timeout) = document
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Timeout"))
+        {
+            template.function_timeout = template.timeout(timeout, "Globals.Function.Timeout")?;
+        }
+        Ok(template)
+    }
+
+    fn timeout(&self, value: &Value, at: &str) -> Result<Duration, TemplateError> {
+        match self.integer(Some(value), at)? {
+            Some(n) if FUNCTION_TIMEOUT_SECONDS.contains(&n) => {
+                Ok(Duration::from_secs(n.unsigned_abs()))
+            }
+            n => Err(invalid(
+                at,
+                format!("{n:?} is not in {FUNCTION_TIMEOUT_SECONDS:?} seconds (a Kafka event-source mapping needs a timeout of at most 14 minutes)"),
+            )),
+        }
     }
 
     fn mapping(
@@ -198,6 +277,15 @@ impl Template {
     ) -> Result<Mapping, TemplateError> {
         let property = |name: &str| properties.get(name);
         let path = |name: &str| format!("{at}.Properties.{name}");
+        for name in properties.as_mapping().into_iter().flat_map(|m| m.keys()) {
+            let name = name.as_str().unwrap_or_default();
+            if !IMPLEMENTED_PROPERTIES.contains(&name) {
+                return Err(invalid(
+                    &path(name),
+                    format!("`{name}` of function {function} is not implemented by the local runtime, which would ignore it: remove it or implement it in shared/esm"),
+                ));
+            }
+        }
 
         let topics = match property("Topics") {
             Some(Value::Sequence(topics)) => topics
@@ -334,8 +422,15 @@ impl Template {
             Some(_) => return Err(invalid(&path("FunctionResponseTypes"), "must be a list")),
         };
 
+        let maximum_pollers = self.poller_config(
+            property("ProvisionedPollerConfig"),
+            &path("ProvisionedPollerConfig"),
+        )?;
+
         Ok(Mapping {
             function: function.to_owned(),
+            function_timeout: DEFAULT_FUNCTION_TIMEOUT,
+            maximum_pollers,
             source,
             topic,
             starting_position,
@@ -356,6 +451,50 @@ impl Template {
                 .boolean(property("Enabled"), &path("Enabled"))?
                 .unwrap_or(true),
         })
+    }
+
+    /// `ProvisionedPollerConfig`: its `MaximumPollers` (validated as AWS does, with
+    /// `MinimumPollers`, which has no local effect: one consumer serves the mapping).
+    fn poller_config(
+        &self,
+        config: Option<&Value>,
+        at: &str,
+    ) -> Result<Option<u32>, TemplateError> {
+        let Some(config) = config else {
+            return Ok(None);
+        };
+        let Some(fields) = config.as_mapping() else {
+            return Err(invalid(at, "must be a mapping"));
+        };
+        let mut maximum = None;
+        let mut minimum = None;
+        for (name, value) in fields {
+            let name = name.as_str().unwrap_or_default();
+            let field_at = format!("{at}.{name}");
+            let (slot, range) = match name {
+                "MaximumPollers" => (&mut maximum, MAXIMUM_POLLERS),
+                "MinimumPollers" => (&mut minimum, MINIMUM_POLLERS),
+                other => {
+                    return Err(invalid(
+                        &field_at,
+                        format!("`{other}` is not implemented by the local runtime"),
+                    ))
+                }
+            };
+            match self.integer(Some(value), &field_at)? {
+                Some(n) if range.contains(&n) => *slot = Some(n),
+                n => return Err(invalid(&field_at, format!("{n:?} is not in {range:?}"))),
+            }
+        }
+        if let (Some(min), Some(max)) = (minimum, maximum) {
+            if min > max {
+                return Err(invalid(
+                    at,
+                    format!("MinimumPollers {min} exceeds MaximumPollers {max}"),
+                ));
+            }
+        }
+        Ok(maximum.and_then(|n| u32::try_from(n).ok()))
     }
 
     /// A value as text: a scalar, `!Ref` to a parameter with a default, or `!Sub` over such

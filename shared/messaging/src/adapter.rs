@@ -17,6 +17,7 @@ use crate::topics::dead_letter_topic;
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
+use contract::headers::dead_letter;
 use contract::lambda::{KafkaBatchItemFailure, KafkaBatchResponse};
 use contract::{DecodeError, Record, SchemaRegistry};
 use domain::EventId;
@@ -471,14 +472,22 @@ async fn dead_letter<F: KafkaFunction>(
         .unwrap_or_default();
     let mut headers = d.headers();
     headers.extend([
-        ("dlq_reason".to_owned(), reason.chars().take(1024).collect()),
-        ("dlq_function".to_owned(), F::NAME.to_owned()),
-        ("dlq_source_topic".to_owned(), d.topic.to_owned()),
         (
-            "dlq_source_partition".to_owned(),
+            dead_letter::REASON.to_owned(),
+            dead_letter::reason(reason).to_owned(),
+        ),
+        (dead_letter::FUNCTION.to_owned(), F::NAME.to_owned()),
+        (dead_letter::SOURCE_TOPIC.to_owned(), d.topic.to_owned()),
+        (
+            dead_letter::SOURCE_PARTITION.to_owned(),
             d.record.partition.to_string(),
         ),
-        ("dlq_source_offset".to_owned(), d.record.offset.to_string()),
+        (
+            dead_letter::SOURCE_OFFSET.to_owned(),
+            d.record.offset.to_string(),
+        ),
+        // No retry can fix a record the adapter dead-letters: it gives up at the first attempt.
+        (dead_letter::ATTEMPTS.to_owned(), "1".to_owned()),
     ]);
     let record = OutboxRecord {
         event_id: id,

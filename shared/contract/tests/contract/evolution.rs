@@ -30,42 +30,128 @@ fn git(root: &Path, args: &[&str]) -> Result<String, String> {
     String::from_utf8(out.stdout).map_err(|_| "git printed non-UTF-8".to_owned())
 }
 
-#[test]
-fn every_schema_can_read_all_its_committed_versions() {
-    let root = workspace_root();
-    if let Err(why) = git(&root, &["rev-parse", "--verify", "HEAD"]) {
-        eprintln!("no git history to check schemas against ({why}); checked nothing");
-        return;
-    }
-    let mut checked = 0;
-    let mut failures = Vec::new();
+/// What comparing today's schemas with every committed version of them under `root` found.
+#[derive(Debug, Default)]
+struct History {
+    /// Committed versions read, per schema name (a schema missing here was never committed).
+    versions: std::collections::BTreeMap<&'static str, usize>,
+    /// Committed versions whose text differs from today's schema file.
+    changed: usize,
+    failures: Vec<String>,
+}
+
+/// Checks that today's schema of every record can read each committed version of its
+/// `schemas/<Name>.avsc` in the git history of `root`.
+fn compare_with_history(root: &Path) -> History {
+    let mut history = History::default();
     for info in ALL_RECORDS {
         let path = format!("schemas/{}.avsc", info.name);
-        let commits = git(&root, &["log", "--format=%H", "--", &path]).expect("git log");
+        let commits = git(root, &["log", "--format=%H", "--", &path]).expect("git log");
         for commit in commits.lines().filter(|l| !l.is_empty()) {
-            let text = git(&root, &["show", &format!("{commit}:{path}")]);
+            let text = git(root, &["show", &format!("{commit}:{path}")]);
             // A commit that deleted the file lists it too; there is nothing to read then.
             let Ok(text) = text else { continue };
+            *history.versions.entry(info.name).or_default() += 1;
+            if text.trim() != info.schema_source.trim() {
+                history.changed += 1;
+            }
             let previous = match Schema::parse_str(&text) {
                 Ok(s) => s,
                 Err(e) => {
-                    failures.push(format!("{path}@{commit}: does not parse: {e}"));
+                    history
+                        .failures
+                        .push(format!("{path}@{commit}: does not parse: {e}"));
                     continue;
                 }
             };
             if let Err(why) = check_backward_compatible(&previous, info.schema()) {
-                failures.push(format!(
+                history.failures.push(format!(
                     "{path}: cannot read the version of {commit}: {why}"
                 ));
             }
-            checked += 1;
         }
     }
-    eprintln!("checked {checked} committed schema versions");
+    history
+}
+
+/// Runs against the repository's own history, so it needs a git clone (a source tree without
+/// `.git` fails here rather than checking nothing).
+#[test]
+fn every_schema_can_read_all_its_committed_versions() {
+    let root = workspace_root();
+    git(&root, &["rev-parse", "--verify", "HEAD"]).expect("a git clone with history");
+    let history = compare_with_history(&root);
+    eprintln!(
+        "checked {} committed schema versions, {} of them different from today's",
+        history.versions.values().sum::<usize>(),
+        history.changed
+    );
+    let never_committed: Vec<_> = ALL_RECORDS
+        .iter()
+        .map(|info| info.name)
+        .filter(|name| !history.versions.contains_key(name))
+        .collect();
     assert!(
-        failures.is_empty(),
+        never_committed.is_empty(),
+        "schemas with no committed version to compare with: {never_committed:?}"
+    );
+    assert!(
+        history.failures.is_empty(),
         "incompatible schema changes:\n{}",
-        failures.join("\n")
+        history.failures.join("\n")
+    );
+}
+
+/// The history walk itself: in a scratch repository where InsuranceVerified was once
+/// committed without `payer` (which today's schema requires, with no default), the version
+/// before is named as unreadable, and the change is counted.
+#[test]
+fn an_incompatible_committed_version_is_found_in_the_history() {
+    let root = std::env::temp_dir().join(format!("schema-history-{}", EventId::new().0));
+    let schemas = root.join("schemas");
+    std::fs::create_dir_all(&schemas).expect("scratch repository");
+    let file = schemas.join("InsuranceVerified.avsc");
+    let commit = |text: String, message: &str| {
+        std::fs::write(&file, text).expect("write schema");
+        git(&root, &["add", "schemas"]).expect("git add");
+        git(
+            &root,
+            &[
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@example.com",
+                "commit",
+                "-q",
+                "-m",
+                message,
+            ],
+        )
+        .expect("git commit");
+    };
+    git(&root, &["init", "-q"]).expect("git init");
+    let mut older: serde_json::Value =
+        serde_json::from_str(InsuranceVerified::INFO.schema_source).expect("json");
+    older["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .retain(|f| f["name"] != "payer");
+    commit(older.to_string(), "without payer");
+    let without_payer = git(&root, &["rev-parse", "HEAD"]).expect("rev-parse");
+    commit(
+        InsuranceVerified::INFO.schema_source.to_owned(),
+        "with payer",
+    );
+
+    let history = compare_with_history(&root);
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(history.versions.get("InsuranceVerified"), Some(&2));
+    assert_eq!(history.changed, 1);
+    assert_eq!(history.failures.len(), 1, "{:?}", history.failures);
+    assert!(
+        history.failures[0].contains(without_payer.trim()),
+        "{:?}",
+        history.failures
     );
 }
 

@@ -2,6 +2,7 @@
 //! and the runtime against a real tansu broker (each test starts its own on a free port).
 
 mod broker;
+mod concurrency;
 mod http_invoker;
 mod payload;
 mod runtime;

@@ -10,6 +10,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -46,6 +47,10 @@ pub enum Reply {
     Fail(String),
     /// Never returns (a function still running when the runtime dies).
     Hang,
+    /// Succeeds after this long.
+    Slow(Duration),
+    /// The function panics.
+    Panic,
 }
 
 type Script = dyn Fn(usize, &[Delivered]) -> Reply + Send + Sync;
@@ -55,6 +60,9 @@ type Script = dyn Fn(usize, &[Delivered]) -> Reply + Send + Sync;
 pub struct TestInvoker {
     calls: Mutex<Vec<KafkaEvent>>,
     script: Box<Script>,
+    /// Invocations running now, and the most that ever ran at once.
+    running: AtomicUsize,
+    most_running: AtomicUsize,
 }
 
 impl TestInvoker {
@@ -64,11 +72,18 @@ impl TestInvoker {
         Arc::new(TestInvoker {
             calls: Mutex::new(Vec::new()),
             script: Box::new(script),
+            running: AtomicUsize::new(0),
+            most_running: AtomicUsize::new(0),
         })
     }
 
     pub fn succeeding() -> Arc<TestInvoker> {
         TestInvoker::new(|_, _| Reply::Ok(serde_json::Value::Null))
+    }
+
+    /// The most invocations that ever ran at the same time.
+    pub fn most_running(&self) -> usize {
+        self.most_running.load(Ordering::SeqCst)
     }
 
     pub fn calls(&self) -> Vec<KafkaEvent> {
@@ -98,11 +113,28 @@ impl Invoker for TestInvoker {
             calls.push(event.clone());
             calls.len() - 1
         };
+        let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_running.fetch_max(running, Ordering::SeqCst);
+        let _running = Running(&self.running);
         match (self.script)(index, &delivered(event)) {
             Reply::Ok(value) => Ok(value),
             Reply::Fail(message) => Err(InvokeError::Function(message)),
             Reply::Hang => std::future::pending().await,
+            Reply::Slow(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(serde_json::Value::Null)
+            }
+            Reply::Panic => panic!("the scripted function panics"),
         }
+    }
+}
+
+/// Counts an invocation out when it ends, however it ends (returns, is cancelled, panics).
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

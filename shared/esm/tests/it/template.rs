@@ -38,6 +38,10 @@ fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
                 report_batch_item_failures: true,
                 on_failure_topic: Some("bookings.created.dlq".into()),
                 enabled: true,
+                // Globals.Function.Timeout.
+                function_timeout: Duration::from_secs(20),
+                // MinimumPollers alone sets no limit.
+                maximum_pollers: None,
             },
             Mapping {
                 function: "book-appointment".into(),
@@ -53,6 +57,8 @@ fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
                 report_batch_item_failures: false,
                 on_failure_topic: None,
                 enabled: true,
+                function_timeout: Duration::from_secs(20),
+                maximum_pollers: None,
             },
             Mapping {
                 // No Metadata.BuildProperties.Binary: the logical id.
@@ -69,6 +75,9 @@ fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
                 report_batch_item_failures: false,
                 on_failure_topic: Some("test.notifier.dlq".into()),
                 enabled: false,
+                // Its own Timeout wins over Globals.
+                function_timeout: Duration::from_secs(45),
+                maximum_pollers: Some(2),
             },
         ]
     );
@@ -112,6 +121,37 @@ fn a_value_only_the_cloud_knows_is_an_error_where_it_is_needed() {
 }
 
 #[test]
+fn a_property_the_runtime_does_not_implement_is_refused_by_name() {
+    let (at, message) = invalid_at("template-filter-criteria.yaml");
+    assert_eq!(
+        at,
+        "Resources.Fn.Properties.Events.Filtered.Properties.FilterCriteria"
+    );
+    assert!(
+        message.contains("FilterCriteria") && message.contains("Fn"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_function_timeout_past_what_kafka_mappings_allow_is_refused() {
+    let (at, message) = invalid_at("template-long-timeout.yaml");
+    assert_eq!(at, "Globals.Function.Timeout");
+    assert!(message.contains("14 minutes"), "{message}");
+}
+
+#[test]
+fn each_poller_allows_five_batches_in_flight() {
+    let mut mapping = Mapping::new("f", "t");
+    assert_eq!(mapping.max_concurrent_batches(), usize::MAX);
+    mapping.maximum_pollers = Some(2);
+    assert_eq!(
+        mapping.max_concurrent_batches(),
+        2 * esm::INVOCATIONS_PER_POLLER as usize
+    );
+}
+
+#[test]
 fn a_missing_template_is_a_read_error() {
     let result = mappings_from_template(&fixture("no-such-template.yaml"));
     assert!(
@@ -127,6 +167,8 @@ fn the_repository_template_is_readable() {
     let mappings = mappings_from_template(&path).expect("template.yaml");
     assert!(!mappings.is_empty(), "template.yaml has no Kafka mappings");
     for mapping in &mappings {
+        // Globals.Function.Timeout of the repository's template.
+        assert_eq!(mapping.function_timeout, Duration::from_secs(30));
         assert_ne!(
             mapping.on_failure_topic.as_deref(),
             Some(mapping.topic.as_str())
