@@ -111,11 +111,7 @@ pub async fn stack_with(pool: PgPool, send_confirmation: SendConfirmationFn) -> 
     let kafka = messaging::KafkaConfig::plaintext(&tansu.bootstrap);
     let publisher = Publisher::new(pool.clone(), &kafka).expect("publisher");
     let functions = InProcessInvoker {
-        ctx: FunctionContext {
-            pool,
-            registry: api.registry.clone(),
-            publisher: Some(publisher.clone()),
-        },
+        ctx: FunctionContext::new(pool, api.registry.clone(), Some(publisher.clone())),
         deadlines: SagaDeadlines::default(),
         send_confirmation,
     };

@@ -251,11 +251,7 @@ impl BenchStack {
         )
         .await?;
         let functions = InProcessInvoker {
-            ctx: FunctionContext {
-                pool: pool.clone(),
-                registry: registry.clone(),
-                publisher: Some(publisher.clone()),
-            },
+            ctx: FunctionContext::new(pool.clone(), registry.clone(), Some(publisher.clone())),
             deadlines: SagaDeadlines::default(),
             send_confirmation: SendConfirmationFn::new(ses, DEFAULT_SENDER.to_owned()),
         };

@@ -16,11 +16,7 @@ async fn context(pool: &PgPool) -> FunctionContext {
     store::demo::seed(pool, Utc::now().date_naive())
         .await
         .expect("seed");
-    FunctionContext {
-        pool: pool.clone(),
-        registry: testkit::registry().await,
-        publisher: None,
-    }
+    FunctionContext::new(pool.clone(), testkit::registry().await, None)
 }
 
 fn schedule_command(patient: u128, hh_mm: &str) -> ScheduleAppointment {

@@ -55,11 +55,7 @@ async fn confirm_then_complete_walk_the_status_machine_and_late_commands_change_
     pool: PgPool,
 ) {
     let api = test_api(pool.clone()).await;
-    let ctx = FunctionContext {
-        pool: pool.clone(),
-        registry: api.registry.clone(),
-        publisher: None,
-    };
+    let ctx = FunctionContext::new(pool.clone(), api.registry.clone(), None);
     let (id, saga) = booked(&api).await;
     let confirm = || ConfirmAppointment {
         event_id: EventId::new(),
@@ -112,11 +108,7 @@ async fn confirm_then_complete_walk_the_status_machine_and_late_commands_change_
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_cancellation_applies_once_frees_the_slot_and_carries_the_reason(pool: PgPool) {
     let api = test_api(pool.clone()).await;
-    let ctx = FunctionContext {
-        pool: pool.clone(),
-        registry: api.registry.clone(),
-        publisher: None,
-    };
+    let ctx = FunctionContext::new(pool.clone(), api.registry.clone(), None);
     let (id, saga) = booked(&api).await;
     let command = cancel(id, saga);
     let bytes = ctx.registry.encode(&command).await.expect("encode");

@@ -49,11 +49,7 @@ async fn each_kind_of_policy_gets_the_outcome_its_rules_give(pool: PgPool) {
     store::demo::seed(&pool, Utc::now().date_naive())
         .await
         .expect("seed");
-    let ctx = FunctionContext {
-        pool,
-        registry: testkit::registry().await,
-        publisher: None,
-    };
+    let ctx = FunctionContext::new(pool, testkit::registry().await, None);
     // Demo patients: 3 active with vision, 11 expired, 10 without a policy, 12 without vision.
     let verified = [
         (3, AppointmentType::Routine),
@@ -109,11 +105,7 @@ async fn a_command_delivered_twice_is_answered_once(pool: PgPool) {
     store::demo::seed(&pool, Utc::now().date_naive())
         .await
         .expect("seed");
-    let ctx = FunctionContext {
-        pool: pool.clone(),
-        registry: testkit::registry().await,
-        publisher: None,
-    };
+    let ctx = FunctionContext::new(pool.clone(), testkit::registry().await, None);
     let cmd = verify(3, AppointmentType::Routine);
     let bytes = ctx.registry.encode(&cmd).await.expect("encode");
     let event = kafka_event(&[

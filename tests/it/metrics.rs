@@ -31,11 +31,7 @@ pub async fn encode<R: Record>(api: &TestApi, record: &R) -> Encoded {
 
 /// Delivers `records` as one batch (offsets in the given order) to `function`.
 pub async fn deliver<F: KafkaFunction>(api: &TestApi, function: &F, records: &[&Encoded]) {
-    let ctx = FunctionContext {
-        pool: api.pool.clone(),
-        registry: api.registry.clone(),
-        publisher: None,
-    };
+    let ctx = FunctionContext::new(api.pool.clone(), api.registry.clone(), None);
     let batch: Vec<(&str, i64, i64, Vec<u8>)> = records
         .iter()
         .zip(0..)

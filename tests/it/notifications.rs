@@ -31,11 +31,7 @@ async fn awaiting_confirmation(pool: PgPool) -> (FunctionContext, AppointmentId,
         &[AppointmentCommand::MarkInsuranceVerified],
     )
     .await;
-    let ctx = FunctionContext {
-        pool,
-        registry: api.registry,
-        publisher: None,
-    };
+    let ctx = FunctionContext::new(pool, api.registry, None);
     (ctx, id, saga)
 }
 

@@ -73,11 +73,7 @@ fn every_function_crate_is_deployed_by_the_template() {
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn the_in_process_invoker_runs_every_function_it_lists(pool: sqlx::PgPool) {
     use esm::Invoker;
-    let ctx = messaging::FunctionContext {
-        pool,
-        registry: testkit::registry().await,
-        publisher: None,
-    };
+    let ctx = messaging::FunctionContext::new(pool, testkit::registry().await, None);
     let invoker = local::functions::InProcessInvoker {
         ctx,
         deadlines: Default::default(),

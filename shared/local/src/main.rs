@@ -288,11 +288,11 @@ async fn main() -> anyhow::Result<()> {
                 &messaging::KafkaConfig::plaintext(&tansu.bootstrap),
             )?;
             let functions = local::functions::InProcessInvoker {
-                ctx: messaging::FunctionContext {
-                    pool: pool.clone(),
-                    registry: registry.clone(),
-                    publisher: Some(publisher.clone()),
-                },
+                ctx: messaging::FunctionContext::new(
+                    pool.clone(),
+                    registry.clone(),
+                    Some(publisher.clone()),
+                ),
                 deadlines: messaging::saga::deadlines_from_env(),
                 send_confirmation: send_confirmation::SendConfirmationFn::new(ses, sender),
             };

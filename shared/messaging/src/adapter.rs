@@ -25,8 +25,10 @@ use futures::StreamExt;
 use sqlx::Acquire;
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
+use std::sync::Arc;
 use store::outbox::{self, OutboxRecord};
 use store::StoreError;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// Clients a function builds once per process (Lambda init), borrowed by every invocation.
@@ -37,6 +39,25 @@ pub struct FunctionContext {
     /// Publishes the function's own outbox rows right after commit (low latency); the
     /// outbox-relay sweeps whatever this misses. None: leave everything to the relay.
     pub publisher: Option<Publisher>,
+    /// Records of functions with [`KafkaFunction::EXTERNAL_EFFECTS`] applied at the same time, over
+    /// every invocation sharing this pool: half its connections, as such a record may hold
+    /// two (its transaction and an immediate write beside it). In AWS one instance serves one
+    /// invocation; locally every in-process function and every partition's batch share the
+    /// pool, and without this bound concurrent batches could each hold one connection and
+    /// wait for a second that never comes, until their timeout.
+    record_slots: Arc<Semaphore>,
+}
+
+impl FunctionContext {
+    pub fn new(pool: PgPool, registry: SchemaRegistry, publisher: Option<Publisher>) -> Self {
+        let slots = (pool.options().get_max_connections() / 2).max(1) as usize;
+        Self {
+            pool,
+            registry,
+            publisher,
+            record_slots: Arc::new(Semaphore::new(slots)),
+        }
+    }
 }
 
 /// Why a record was not applied. Messages name the problem, never record contents (PHI).
@@ -367,7 +388,10 @@ async fn record_by_record<F: KafkaFunction>(
             let mut committed = false;
             for i in records {
                 let d = &partitions[partition][i];
-                match handle_record(ctx, function, d).await {
+                let slot = ctx.record_slots.acquire().await;
+                let handled = handle_record(ctx, function, d).await;
+                drop(slot);
+                match handled {
                     Ok(Outcome::Applied) => committed = true,
                     Ok(Outcome::Duplicate) => {}
                     Err(reason) => {

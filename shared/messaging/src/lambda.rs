@@ -34,11 +34,7 @@ impl FunctionContext {
             Some(kafka) => Some(Publisher::new(pool.clone(), &kafka)?),
             None => None,
         };
-        Ok(Self {
-            pool,
-            registry,
-            publisher,
-        })
+        Ok(Self::new(pool, registry, publisher))
     }
 }
 
