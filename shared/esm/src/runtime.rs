@@ -494,7 +494,7 @@ async fn run_mapping(
             return;
         }
         let consumer = match new_consumer(&shared, &state) {
-            Ok(consumer) => consumer,
+            Ok(consumer) => OpenConsumer(Some(consumer)),
             Err(e) => {
                 tracing::error!(function = %mapping.function, topic = %mapping.topic, "cannot start the consumer: {e}");
                 tokio::select! {
@@ -510,11 +510,46 @@ async fn run_mapping(
             _ = paused.wait_for(|paused| *paused) => {}
             _ = consume(&shared, &state, &consumer) => {}
         }
-        // Closing leaves the group (a blocking call), so the partitions move on at once.
-        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        consumer.close().await;
         lock(&state.assigned).clear();
         state.active.send_replace(false);
         tracing::info!(function = %mapping.function, topic = %mapping.topic, "mapping stopped");
+    }
+}
+
+/// A mapping's open consumer. Closing one blocks until it has left its group and its commits
+/// are answered, which against a broker that is gone never happens: [`OpenConsumer::close`]
+/// waits for it on a blocking thread (a pause or a stop: the partitions move on at once), and
+/// a consumer dropped unclosed (its task aborted, as when a [`Runtime`] is dropped, maybe
+/// after the broker) is closed on a thread of its own, so no runtime thread hangs on it.
+struct OpenConsumer(Option<EsmConsumer>);
+
+impl OpenConsumer {
+    async fn close(mut self) {
+        if let Some(consumer) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        }
+    }
+}
+
+impl std::ops::Deref for OpenConsumer {
+    type Target = EsmConsumer;
+
+    fn deref(&self) -> &EsmConsumer {
+        self.0.as_ref().expect("only close() takes the consumer")
+    }
+}
+
+impl Drop for OpenConsumer {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("esm-close".into())
+                .spawn(move || drop(consumer));
+            if let Err(e) = closing {
+                tracing::warn!("cannot close a consumer on its own thread: {e}");
+            }
+        }
     }
 }
 
