@@ -157,7 +157,8 @@ struct MappingState {
     paused: watch::Sender<bool>,
     /// True while a consumer is open.
     active: watch::Sender<bool>,
-    /// Bumped at every rebalance, so a batch collected across one is dropped.
+    /// Bumped at every rebalance, so that the records waiting for a batch are forgotten
+    /// (they are read again from the committed offsets).
     generation: AtomicU64,
     assigned: Mutex<Vec<i32>>,
     /// Reads the group's committed offsets and the watermarks, without joining the group.

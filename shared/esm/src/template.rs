@@ -213,11 +213,13 @@ pub fn mappings_from_template(path: &Path) -> Result<Vec<Mapping>, TemplateError
             };
             let empty = Value::Null;
             let properties = event.get("Properties").unwrap_or(&empty);
-            let mapping = template.mapping(&function, source, properties, &at)?;
-            mappings.push(Mapping {
+            mappings.push(template.mapping(
+                &function,
                 function_timeout,
-                ..mapping
-            });
+                source,
+                properties,
+                &at,
+            )?);
         }
     }
     Ok(mappings)
@@ -271,6 +273,7 @@ impl Template {
     fn mapping(
         &self,
         function: &str,
+        function_timeout: Duration,
         source: SourceKind,
         properties: &Value,
         at: &str,
@@ -429,7 +432,7 @@ impl Template {
 
         Ok(Mapping {
             function: function.to_owned(),
-            function_timeout: DEFAULT_FUNCTION_TIMEOUT,
+            function_timeout,
             maximum_pollers,
             source,
             topic,

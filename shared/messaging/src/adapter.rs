@@ -50,7 +50,7 @@ pub struct FunctionContext {
 
 impl FunctionContext {
     pub fn new(pool: PgPool, registry: SchemaRegistry, publisher: Option<Publisher>) -> Self {
-        let slots = (pool.options().get_max_connections() / 2).max(1) as usize;
+        let slots = records_at_once(&pool);
         Self {
             pool,
             registry,
@@ -58,6 +58,12 @@ impl FunctionContext {
             record_slots: Arc::new(Semaphore::new(slots)),
         }
     }
+}
+
+/// How many records of a function with external effects may be applied at once with `pool`:
+/// half its connections, as each may hold two.
+fn records_at_once(pool: &PgPool) -> usize {
+    (pool.options().get_max_connections() / 2).max(1) as usize
 }
 
 /// Why a record was not applied. Messages name the problem, never record contents (PHI).
@@ -382,7 +388,7 @@ async fn record_by_record<F: KafkaFunction>(
             keys[group].1.push(i);
         }
     }
-    let concurrency = (ctx.pool.options().get_max_connections() / 2).max(1) as usize;
+    let concurrency = records_at_once(&ctx.pool);
     let outcomes: Vec<(usize, Option<i64>, bool)> = futures::stream::iter(keys)
         .map(|(partition, records)| async move {
             let mut committed = false;
