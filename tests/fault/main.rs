@@ -21,7 +21,7 @@ use futures::StreamExt;
 use local::stack::{template_path, Invocation};
 use serde_json::Value;
 use sqlx::PgPool;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -534,6 +534,9 @@ async fn postgres_down_and_back_while_bookings_flow_loses_and_doubles_nothing() 
 #[derive(Clone)]
 struct CrashingLambda {
     functions: local::functions::InProcessInvoker,
+    /// Each function's timeout from template.yaml: the deadline this stand-in gives an
+    /// invocation, as Lambda's context does.
+    timeouts: Arc<HashMap<String, Duration>>,
     victims: Arc<[Victim]>,
 }
 
@@ -568,6 +571,8 @@ async fn invoke(
     Json(event): Json<aws_lambda_events::event::kafka::KafkaEvent>,
 ) -> Result<Json<Value>, StatusCode> {
     use esm::Invoker;
+    let timeout = lambda.timeouts.get(&function).copied().unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + timeout;
     let victim = lambda.victims.iter().find(|v| v.function == function);
     if victim.is_some_and(|v| v.calls.fetch_add(1, Ordering::SeqCst) == 0) {
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -577,7 +582,7 @@ async fn invoke(
     let Some(victim) = crashing else {
         let response = lambda
             .functions
-            .invoke(&function, &event)
+            .invoke(&function, &event, deadline)
             .await
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         return Ok(Json(response));
@@ -599,7 +604,10 @@ async fn invoke(
             .map(|(partition, records)| (partition.clone(), records.clone()))
             .collect();
     }
-    let _ = lambda.functions.invoke(&function, &first_half).await;
+    let _ = lambda
+        .functions
+        .invoke(&function, &first_half, deadline)
+        .await;
     *victim
         .applied
         .lock()
@@ -680,8 +688,14 @@ async fn functions_dying_mid_batch_after_their_commits_while_bookings_flow_chang
     // retried, as in AWS, while the other partitions' invocations go on untouched (restarting
     // the pipeline instead would also kill those mid-call, e.g. during an SES call, which is
     // the documented "email outcome unknown" case, not a crash of one function).
+    let timeouts = esm::mappings_from_template(&local::stack::template_path())
+        .expect("template.yaml")
+        .into_iter()
+        .map(|m| (m.function, m.function_timeout))
+        .collect();
     let lambda = CrashingLambda {
         functions: stack.functions.clone(),
+        timeouts: Arc::new(timeouts),
         victims: [
             <saga_insurance_verified::Spec as messaging::saga::SagaReplySpec>::NAME,
             <send_confirmation::SendConfirmationFn as messaging::KafkaFunction>::NAME,

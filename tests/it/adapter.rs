@@ -6,7 +6,7 @@ use crate::support::*;
 use chrono::{Duration, Utc, Weekday};
 use contract::{AppointmentConfirmed, AppointmentCreated, Record, ScheduleAppointment};
 use domain::{AppointmentId, AppointmentType, EventId, SagaId};
-use messaging::{handle_batch, FunctionContext};
+use messaging::{handle_batch, Deadline, FunctionContext};
 use project_appointments::ProjectAppointmentsFn;
 use schedule_appointment::ScheduleAppointmentFn;
 use serde_json::json;
@@ -55,12 +55,14 @@ async fn a_command_delivered_twice_books_once_and_emits_once(pool: PgPool) {
         &ctx,
         &ScheduleAppointmentFn,
         kafka_event(&[(topic, 0, 7, bytes.clone()), (topic, 0, 8, bytes.clone())]),
+        Deadline::NONE,
     )
     .await;
     let again = handle_batch(
         &ctx,
         &ScheduleAppointmentFn,
         kafka_event(&[(topic, 0, 7, bytes)]),
+        Deadline::NONE,
     )
     .await;
     assert!(
@@ -116,7 +118,7 @@ async fn poison_records_are_dead_lettered_with_a_reason_and_the_batch_moves_on(p
         (topic, 0, 4, valid),
     ]);
 
-    let response = handle_batch(&ctx, &ScheduleAppointmentFn, event.clone()).await;
+    let response = handle_batch(&ctx, &ScheduleAppointmentFn, event.clone(), Deadline::NONE).await;
     assert!(response.is_success(), "poison is not retried: {response:?}");
     assert_eq!(
         count_where(&pool, "SELECT count(*) FROM appointments").await,
@@ -144,9 +146,11 @@ async fn poison_records_are_dead_lettered_with_a_reason_and_the_batch_moves_on(p
     assert!(dead[2].2.contains("past"), "{}", dead[2].2);
 
     // Redelivering the same batch dead-letters nothing twice and books nothing twice.
-    assert!(handle_batch(&ctx, &ScheduleAppointmentFn, event)
-        .await
-        .is_success());
+    assert!(
+        handle_batch(&ctx, &ScheduleAppointmentFn, event, Deadline::NONE)
+            .await
+            .is_success()
+    );
     assert_eq!(
         count_where(
             &pool,
@@ -195,6 +199,7 @@ async fn a_transient_failure_reports_the_record_and_the_rest_of_its_partition(po
         &ctx,
         &ScheduleAppointmentFn,
         kafka_event(&[(topic, 1, 10, a), (topic, 1, 11, b), (topic, 1, 12, c)]),
+        Deadline::NONE,
     )
     .await;
 
@@ -250,9 +255,11 @@ async fn a_confirmed_event_before_its_created_event_ends_in_the_right_row(pool: 
         kafka_event(&[(AppointmentConfirmed::TOPIC, 0, 0, confirmed_bytes)]),
         kafka_event(&[(AppointmentCreated::TOPIC, 2, 0, created_bytes)]),
     ] {
-        assert!(handle_batch(&ctx, &ProjectAppointmentsFn, event)
-            .await
-            .is_success());
+        assert!(
+            handle_batch(&ctx, &ProjectAppointmentsFn, event, Deadline::NONE)
+                .await
+                .is_success()
+        );
     }
     let row = store::read_model::get_summary(&pool, appointment_id)
         .await
@@ -265,5 +272,98 @@ async fn a_confirmed_event_before_its_created_event_ends_in_the_right_row(pool: 
     assert_eq!(
         row.scheduled_for.map(|t| t.timestamp_millis()),
         Some(created.scheduled_for.timestamp_millis())
+    );
+}
+
+/// A function with an outside call: each record takes [`SlowCall::TAKES`], and it declares
+/// twice that as its [`KafkaFunction::RECORD_TIME`]. Notes when each record started.
+struct SlowCall {
+    started: std::sync::Mutex<Vec<(EventId, tokio::time::Instant)>>,
+}
+
+impl SlowCall {
+    const TAKES: std::time::Duration = std::time::Duration::from_millis(200);
+}
+
+#[async_trait::async_trait]
+impl messaging::KafkaFunction for SlowCall {
+    const NAME: &'static str = "test-slow-call";
+    const EXTERNAL_EFFECTS: bool = true;
+    const RECORD_TIME: std::time::Duration = std::time::Duration::from_millis(400);
+    type Input = ScheduleAppointment;
+
+    async fn apply(
+        &self,
+        _: &FunctionContext,
+        _: &mut sqlx::PgConnection,
+        input: ScheduleAppointment,
+    ) -> Result<(), messaging::HandlerError> {
+        self.started
+            .lock()
+            .expect("started")
+            .push((input.event_id, tokio::time::Instant::now()));
+        tokio::time::sleep(Self::TAKES).await;
+        Ok(())
+    }
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_function_with_outside_calls_starts_no_record_it_cannot_finish_before_its_deadline(
+    pool: PgPool,
+) {
+    use messaging::KafkaFunction;
+    let ctx = context(&pool).await;
+    let topic = ScheduleAppointment::TOPIC;
+    let mut records = Vec::new();
+    for offset in 0..10 {
+        let command = schedule_command(3, "10:00");
+        let bytes = ctx.registry.encode(&command).await.expect("encode");
+        records.push((command.event_id, (topic, 0, offset, bytes)));
+    }
+    let event = kafka_event(&records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+    // One key: the records run one after the other, 2 s in all, against 1.3 s left.
+    let function = SlowCall {
+        started: Default::default(),
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1300);
+    let response = handle_batch(&ctx, &function, event.clone(), Deadline::at(deadline)).await;
+    let answered = tokio::time::Instant::now();
+
+    let started = function.started.lock().expect("started").clone();
+    assert!(!started.is_empty(), "the first records fit");
+    for (_, at) in &started {
+        assert!(
+            deadline.saturating_duration_since(*at) >= SlowCall::RECORD_TIME,
+            "a record started with less than its RECORD_TIME left"
+        );
+    }
+    assert!(
+        answered <= deadline,
+        "the invocation answered after its deadline"
+    );
+    // The records applied are the first ones, and every other one is handed back.
+    let applied: Vec<EventId> = started.iter().map(|(id, _)| *id).collect();
+    let expected: Vec<EventId> = records[..applied.len()].iter().map(|(id, _)| *id).collect();
+    assert_eq!(applied, expected);
+    let handed_back: Vec<i64> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.offset)
+        .collect();
+    assert_eq!(
+        handed_back,
+        (applied.len() as i64..10).collect::<Vec<_>>(),
+        "the records not started come back, in order"
+    );
+    assert!(!handed_back.is_empty(), "2 s of work cannot fit in 1.3 s");
+
+    // The next invocation, with time enough, takes the rest; the first ones are duplicates.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let response = handle_batch(&ctx, &function, event, Deadline::at(deadline)).await;
+    assert!(response.is_success(), "{response:?}");
+    assert_eq!(
+        function.started.lock().expect("started").len(),
+        10,
+        "each record applied once"
     );
 }

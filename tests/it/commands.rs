@@ -11,7 +11,7 @@ use contract::{
     AppointmentCancelled, CancelAppointment, CompleteAppointment, ConfirmAppointment, Record,
 };
 use domain::{AppointmentId, EventId, SagaId};
-use messaging::{handle_batch, FunctionContext, KafkaFunction};
+use messaging::{handle_batch, Deadline, FunctionContext, KafkaFunction};
 use sqlx::PgPool;
 
 async fn booked(api: &TestApi) -> (AppointmentId, SagaId) {
@@ -28,7 +28,13 @@ async fn state(pool: &PgPool, id: AppointmentId) -> (String, i32) {
 
 async fn run<F: KafkaFunction, R: Record>(ctx: &FunctionContext, function: &F, record: &R) {
     let bytes = ctx.registry.encode(record).await.expect("encode");
-    let response = handle_batch(ctx, function, kafka_event(&[(R::TOPIC, 0, 0, bytes)])).await;
+    let response = handle_batch(
+        ctx,
+        function,
+        kafka_event(&[(R::TOPIC, 0, 0, bytes)]),
+        Deadline::NONE,
+    )
+    .await;
     assert!(response.is_success(), "{response:?}");
 }
 
@@ -114,9 +120,11 @@ async fn a_cancellation_applies_once_frees_the_slot_and_carries_the_reason(pool:
     let bytes = ctx.registry.encode(&command).await.expect("encode");
     let topic = CancelAppointment::TOPIC;
     let twice = kafka_event(&[(topic, 0, 0, bytes.clone()), (topic, 0, 1, bytes)]);
-    assert!(handle_batch(&ctx, &CancelAppointmentFn::default(), twice)
-        .await
-        .is_success());
+    assert!(
+        handle_batch(&ctx, &CancelAppointmentFn::default(), twice, Deadline::NONE)
+            .await
+            .is_success()
+    );
 
     assert_eq!(state(&pool, id).await, ("CANCELLED".to_owned(), 2));
     assert_eq!(

@@ -5,7 +5,7 @@ use crate::support::*;
 use chrono::{Duration, Utc};
 use contract::{InsuranceFailed, InsuranceVerified, Record, VerifyInsurance};
 use domain::{AppointmentId, AppointmentType, EventId, SagaId};
-use messaging::{handle_batch, FunctionContext};
+use messaging::{handle_batch, Deadline, FunctionContext};
 use sqlx::PgPool;
 use verify_insurance::VerifyInsuranceFn;
 
@@ -32,6 +32,7 @@ async fn outcome(
         ctx,
         &VerifyInsuranceFn::default(),
         kafka_event(&[(VerifyInsurance::TOPIC, 0, 0, bytes)]),
+        Deadline::NONE,
     )
     .await;
     assert!(response.is_success(), "{response:?}");
@@ -112,14 +113,19 @@ async fn a_command_delivered_twice_is_answered_once(pool: PgPool) {
         (VerifyInsurance::TOPIC, 0, 0, bytes.clone()),
         (VerifyInsurance::TOPIC, 0, 1, bytes),
     ]);
+    assert!(handle_batch(
+        &ctx,
+        &VerifyInsuranceFn::default(),
+        event.clone(),
+        Deadline::NONE
+    )
+    .await
+    .is_success());
     assert!(
-        handle_batch(&ctx, &VerifyInsuranceFn::default(), event.clone())
+        handle_batch(&ctx, &VerifyInsuranceFn::default(), event, Deadline::NONE)
             .await
             .is_success()
     );
-    assert!(handle_batch(&ctx, &VerifyInsuranceFn::default(), event)
-        .await
-        .is_success());
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
         .fetch_one(&pool)
         .await

@@ -10,7 +10,7 @@ use contract::{
     CallStarted, HourlyCount, Record,
 };
 use domain::{AppointmentId, CallId, EventId, SagaId};
-use messaging::{handle_batch, FunctionContext, KafkaFunction};
+use messaging::{handle_batch, Deadline, FunctionContext, KafkaFunction};
 use project_calls::ProjectCallsFn;
 use project_metrics::ProjectMetricsFn;
 use serde_json::Value;
@@ -37,7 +37,7 @@ pub async fn deliver<F: KafkaFunction>(api: &TestApi, function: &F, records: &[&
         .zip(0..)
         .map(|(Encoded(topic, bytes), offset)| (*topic, 0, offset, bytes.clone()))
         .collect();
-    let response = handle_batch(&ctx, function, kafka_event(&batch)).await;
+    let response = handle_batch(&ctx, function, kafka_event(&batch), Deadline::NONE).await;
     assert!(response.is_success(), "{response:?}");
 }
 

@@ -11,7 +11,7 @@ use contract::{ConfirmationSent, Record, SendConfirmation};
 use domain::appointment::AppointmentCommand;
 use domain::values::CancelReason;
 use domain::{AppointmentId, EventId, SagaId};
-use messaging::{handle_batch, FunctionContext};
+use messaging::{handle_batch, Deadline, FunctionContext};
 use send_confirmation::{ensure_sender_identity, SendConfirmationFn, DEFAULT_SENDER};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -54,6 +54,7 @@ async fn deliver(
         ctx,
         function,
         kafka_event(&[(SendConfirmation::TOPIC, 0, 0, bytes)]),
+        Deadline::NONE,
     )
     .await
 }

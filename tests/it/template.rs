@@ -82,9 +82,10 @@ async fn the_in_process_invoker_runs_every_function_it_lists(pool: sqlx::PgPool)
     let empty: aws_lambda_events::event::kafka::KafkaEvent =
         serde_json::from_value(serde_json::json!({"eventSource": "aws:kafka", "records": {}}))
             .expect("event");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     for function in local::functions::FUNCTIONS {
         let response = invoker
-            .invoke(function, &empty)
+            .invoke(function, &empty, deadline)
             .await
             .unwrap_or_else(|e| panic!("{function}: {e}"));
         assert_eq!(
@@ -93,5 +94,8 @@ async fn the_in_process_invoker_runs_every_function_it_lists(pool: sqlx::PgPool)
             "{function}"
         );
     }
-    assert!(invoker.invoke("no-such-function", &empty).await.is_err());
+    assert!(invoker
+        .invoke("no-such-function", &empty, deadline)
+        .await
+        .is_err());
 }

@@ -53,6 +53,10 @@ const UNKNOWN_MESSAGE_ID: &str = "unknown";
 
 /// Upper bound of one SendEmail call, well inside the Lambda's timeout.
 const SES_TIMEOUT: Duration = Duration::from_secs(10);
+/// One record's work beside the SES call (loading the appointment, the claim, marking it sent,
+/// the outbox row): milliseconds, or up to the pool's acquire timeout (5 s) when every
+/// connection is busy.
+const DATABASE_TIME: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct SendConfirmationFn {
@@ -243,6 +247,9 @@ impl KafkaFunction for SendConfirmationFn {
     const NAME: &'static str = "send-confirmation";
     // The email: each record commits on its own, right after its SendEmail.
     const EXTERNAL_EFFECTS: bool = true;
+    // With template.yaml's Timeout of 30 s: records start during the first 15 s of an
+    // invocation, so the last one ends by the timeout even when SES takes its full 10 s.
+    const RECORD_TIME: Duration = SES_TIMEOUT.saturating_add(DATABASE_TIME);
     type Input = SendConfirmation;
 
     async fn apply(

@@ -192,8 +192,10 @@ impl Deliverer<'_> {
     /// is a function error like any other (the mapping lives on).
     async fn invoke(&self, event: &KafkaEvent) -> Result<serde_json::Value, InvokeError> {
         let mapping = self.mapping;
-        let call = AssertUnwindSafe(self.invoker.invoke(&mapping.function, event)).catch_unwind();
-        match tokio::time::timeout(mapping.function_timeout, call).await {
+        let deadline = tokio::time::Instant::now() + mapping.function_timeout;
+        let call = AssertUnwindSafe(self.invoker.invoke(&mapping.function, event, deadline))
+            .catch_unwind();
+        match tokio::time::timeout_at(deadline, call).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(panic)) => Err(InvokeError::Function(format!(
                 "the function panicked: {}",

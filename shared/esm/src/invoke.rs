@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::KafkaEvent;
+use tokio::time::Instant;
 
 use crate::event::event_json;
 
@@ -20,13 +21,16 @@ pub enum InvokeError {
     Transport(String),
 }
 
-/// Calls a function with a Kafka event and returns its JSON response.
+/// Calls a function with a Kafka event and returns its JSON response. `deadline` is when the
+/// invocation times out (its start plus the function's timeout): what Lambda's context tells a
+/// function as its deadline, so it can hand back the records it has no time left for.
 #[async_trait]
 pub trait Invoker: Send + Sync {
     async fn invoke(
         &self,
         function: &str,
         event: &KafkaEvent,
+        deadline: Instant,
     ) -> Result<serde_json::Value, InvokeError>;
 }
 
@@ -53,10 +57,13 @@ impl HttpInvoker {
 
 #[async_trait]
 impl Invoker for HttpInvoker {
+    /// The deadline is not sent: the runtime behind the Invoke API sets its own from the
+    /// function's timeout, and this runtime stops waiting at the same time.
     async fn invoke(
         &self,
         function: &str,
         event: &KafkaEvent,
+        _deadline: Instant,
     ) -> Result<serde_json::Value, InvokeError> {
         let url = format!(
             "{}/2015-03-31/functions/{function}/invocations",

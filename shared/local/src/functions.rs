@@ -8,7 +8,7 @@ use cancel_appointment::CancelAppointmentFn;
 use complete_appointment::CompleteAppointmentFn;
 use confirm_appointment::ConfirmAppointmentFn;
 use domain::saga::SagaDeadlines;
-use messaging::{handle_batch, FunctionContext, KafkaFunction};
+use messaging::{handle_batch, Deadline, FunctionContext, KafkaFunction};
 use project_appointments::ProjectAppointmentsFn;
 use project_calls::ProjectCallsFn;
 use project_metrics::ProjectMetricsFn;
@@ -54,40 +54,72 @@ impl esm::Invoker for InProcessInvoker {
         &self,
         function: &str,
         event: &KafkaEvent,
+        deadline: tokio::time::Instant,
     ) -> Result<serde_json::Value, esm::InvokeError> {
         let (ctx, event, deadlines) = (&self.ctx, event.clone(), self.deadlines);
+        let deadline = Deadline::at(deadline);
         let response = match function {
-            ScheduleAppointmentFn::NAME => handle_batch(ctx, &ScheduleAppointmentFn, event).await,
-            ProjectAppointmentsFn::NAME => handle_batch(ctx, &ProjectAppointmentsFn, event).await,
-            ProjectMetricsFn::NAME => handle_batch(ctx, &ProjectMetricsFn, event).await,
-            ProjectCallsFn::NAME => handle_batch(ctx, &ProjectCallsFn, event).await,
+            ScheduleAppointmentFn::NAME => {
+                handle_batch(ctx, &ScheduleAppointmentFn, event, deadline).await
+            }
+            ProjectAppointmentsFn::NAME => {
+                handle_batch(ctx, &ProjectAppointmentsFn, event, deadline).await
+            }
+            ProjectMetricsFn::NAME => handle_batch(ctx, &ProjectMetricsFn, event, deadline).await,
+            ProjectCallsFn::NAME => handle_batch(ctx, &ProjectCallsFn, event, deadline).await,
             VerifyInsuranceFn::NAME => {
-                handle_batch(ctx, &VerifyInsuranceFn::default(), event).await
+                handle_batch(ctx, &VerifyInsuranceFn::default(), event, deadline).await
             }
             ConfirmAppointmentFn::NAME => {
-                handle_batch(ctx, &ConfirmAppointmentFn::default(), event).await
+                handle_batch(ctx, &ConfirmAppointmentFn::default(), event, deadline).await
             }
             CancelAppointmentFn::NAME => {
-                handle_batch(ctx, &CancelAppointmentFn::default(), event).await
+                handle_batch(ctx, &CancelAppointmentFn::default(), event, deadline).await
             }
             CompleteAppointmentFn::NAME => {
-                handle_batch(ctx, &CompleteAppointmentFn::default(), event).await
+                handle_batch(ctx, &CompleteAppointmentFn::default(), event, deadline).await
             }
-            SendConfirmationFn::NAME => handle_batch(ctx, &self.send_confirmation, event).await,
+            SendConfirmationFn::NAME => {
+                handle_batch(ctx, &self.send_confirmation, event, deadline).await
+            }
             SagaAppointmentCreatedFn::NAME => {
-                handle_batch(ctx, &SagaAppointmentCreatedFn { deadlines }, event).await
+                handle_batch(
+                    ctx,
+                    &SagaAppointmentCreatedFn { deadlines },
+                    event,
+                    deadline,
+                )
+                .await
             }
             SagaInsuranceVerifiedFn::NAME => {
-                handle_batch(ctx, &SagaInsuranceVerifiedFn::new(deadlines), event).await
+                handle_batch(
+                    ctx,
+                    &SagaInsuranceVerifiedFn::new(deadlines),
+                    event,
+                    deadline,
+                )
+                .await
             }
             SagaInsuranceFailedFn::NAME => {
-                handle_batch(ctx, &SagaInsuranceFailedFn::new(deadlines), event).await
+                handle_batch(ctx, &SagaInsuranceFailedFn::new(deadlines), event, deadline).await
             }
             SagaConfirmationSentFn::NAME => {
-                handle_batch(ctx, &SagaConfirmationSentFn::new(deadlines), event).await
+                handle_batch(
+                    ctx,
+                    &SagaConfirmationSentFn::new(deadlines),
+                    event,
+                    deadline,
+                )
+                .await
             }
             SagaAppointmentCancelledFn::NAME => {
-                handle_batch(ctx, &SagaAppointmentCancelledFn::new(deadlines), event).await
+                handle_batch(
+                    ctx,
+                    &SagaAppointmentCancelledFn::new(deadlines),
+                    event,
+                    deadline,
+                )
+                .await
             }
             other => {
                 return Err(esm::InvokeError::Function(format!(

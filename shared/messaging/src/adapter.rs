@@ -26,9 +26,11 @@ use sqlx::Acquire;
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use store::outbox::{self, OutboxRecord};
 use store::StoreError;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// Clients a function builds once per process (Lambda init), borrowed by every invocation.
@@ -64,6 +66,42 @@ impl FunctionContext {
 /// half its connections, as each may hold two.
 fn records_at_once(pool: &PgPool) -> usize {
     (pool.options().get_max_connections() / 2).max(1) as usize
+}
+
+/// When the invocation times out: Lambda's context deadline in AWS, the start of the invocation
+/// plus the function's timeout in the local runtime. A function with external effects starts a
+/// record only while [`KafkaFunction::RECORD_TIME`] is left, and the publish after commit stops
+/// at the deadline (the relay delivers what it leaves), so the invocation answers in time.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No deadline: for tests of the adapter's other rules.
+    pub const NONE: Deadline = Deadline(None);
+
+    pub fn at(instant: Instant) -> Deadline {
+        Deadline(Some(instant))
+    }
+
+    /// Lambda's context deadline: milliseconds since the Unix epoch.
+    pub fn from_epoch_millis(millis: u64) -> Deadline {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let left = Duration::from_millis(millis).saturating_sub(now);
+        Deadline::at(Instant::now() + left)
+    }
+
+    /// Time left, if there is a deadline.
+    fn remaining(self) -> Option<Duration> {
+        self.0
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether `time` fits before the deadline.
+    fn allows(self, time: Duration) -> bool {
+        self.remaining().is_none_or(|left| left >= time)
+    }
 }
 
 /// Why a record was not applied. Messages name the problem, never record contents (PHI).
@@ -146,6 +184,11 @@ pub trait KafkaFunction: Send + Sync {
     /// record by record, so a sent email's record is never rolled back with the rest of a batch.
     /// Functions whose whole effect is in `tx` commit one transaction per batch.
     const EXTERNAL_EFFECTS: bool = false;
+    /// With external effects: the longest one record may take (its outside calls' timeouts
+    /// and its database work). A record starts only while this much is left before the
+    /// invocation's [`Deadline`]; the records after it are handed back as batch item failures
+    /// and come again in the next invocation, so the function never runs past its timeout.
+    const RECORD_TIME: Duration = Duration::ZERO;
     type Input: FunctionInput;
 
     /// Applies the input inside `tx` (state change + outbox rows). The adapter commits.
@@ -277,10 +320,11 @@ pub async fn handle_batch<F: KafkaFunction>(
     ctx: &FunctionContext,
     function: &F,
     event: KafkaEvent,
+    deadline: Deadline,
 ) -> KafkaBatchResponse {
     let partitions = partitions_in_order(&event);
     let resolved = if F::EXTERNAL_EFFECTS {
-        record_by_record(ctx, function, &partitions).await
+        record_by_record(ctx, function, &partitions, deadline).await
     } else {
         let attempt = match in_one_transaction(ctx, function, &partitions, false).await {
             Err(Abandoned::NeedsSavepoints) => {
@@ -298,7 +342,15 @@ pub async fn handle_batch<F: KafkaFunction>(
         }
     };
     if resolved.committed_any {
-        Publisher::publish_after_commit(ctx.publisher.as_ref()).await;
+        let publish = Publisher::publish_after_commit(ctx.publisher.as_ref());
+        match deadline.remaining() {
+            None => publish.await,
+            Some(left) => {
+                if tokio::time::timeout(left, publish).await.is_err() {
+                    tracing::warn!(function = F::NAME, "publish after commit cut off by the invocation's deadline; the relay will deliver");
+                }
+            }
+        }
     }
     KafkaBatchResponse::failed(resolved.failures)
 }
@@ -375,6 +427,7 @@ async fn record_by_record<F: KafkaFunction>(
     ctx: &FunctionContext,
     function: &F,
     partitions: &[Vec<Delivery<'_>>],
+    deadline: Deadline,
 ) -> Resolved {
     // (partition, the key's records as indices into it), so the futures borrow nothing new.
     let mut keys: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -395,6 +448,15 @@ async fn record_by_record<F: KafkaFunction>(
             for i in records {
                 let d = &partitions[partition][i];
                 let slot = ctx.record_slots.acquire().await;
+                if !deadline.allows(F::RECORD_TIME) {
+                    tracing::info!(
+                        function = F::NAME,
+                        partition = d.record.partition,
+                        offset = d.record.offset,
+                        "too little time left in this invocation: the record is handed back"
+                    );
+                    return (partition, Some(d.record.offset), committed);
+                }
                 let handled = handle_record(ctx, function, d).await;
                 drop(slot);
                 match handled {

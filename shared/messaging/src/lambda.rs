@@ -1,7 +1,7 @@
 //! The Lambda bootstrap every Kafka-triggered function shares: tracing, config from the
 //! environment once, clients built once, then the runtime loop around the handler adapter.
 
-use crate::adapter::{handle_batch, FunctionContext, KafkaFunction};
+use crate::adapter::{handle_batch, Deadline, FunctionContext, KafkaFunction};
 use crate::publisher::Publisher;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use contract::lambda::KafkaBatchResponse;
@@ -53,7 +53,10 @@ pub async fn run<F: KafkaFunction + 'static>(function: F) -> Result<(), Error> {
     let (ctx, function) = (&ctx, &function);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KafkaEvent>| async move {
-            Ok::<KafkaBatchResponse, Error>(handle_batch(ctx, function, event.payload).await)
+            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            Ok::<KafkaBatchResponse, Error>(
+                handle_batch(ctx, function, event.payload, deadline).await,
+            )
         },
     ))
     .await

@@ -11,6 +11,8 @@ pub mod publisher;
 pub mod saga;
 pub mod topics;
 
-pub use adapter::{handle_batch, FunctionContext, FunctionInput, HandlerError, KafkaFunction};
+pub use adapter::{
+    handle_batch, Deadline, FunctionContext, FunctionInput, HandlerError, KafkaFunction,
+};
 pub use kafka::{KafkaAuth, KafkaConfig};
 pub use publisher::Publisher;

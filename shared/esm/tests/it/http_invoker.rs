@@ -58,7 +58,10 @@ async fn posts_the_event_and_returns_the_function_response() {
     let (base, seen) = lambda_api().await;
     let invoker = HttpInvoker::new(&base).expect("invoker");
     let event = sample_event();
-    let response = invoker.invoke("ok", &event).await.expect("invoke");
+    let response = invoker
+        .invoke("ok", &event, in_a_minute())
+        .await
+        .expect("invoke");
     assert_eq!(response, json!({ "batchItemFailures": [] }));
     let seen = seen.lock().expect("seen lock").clone();
     assert_eq!(
@@ -71,7 +74,7 @@ async fn posts_the_event_and_returns_the_function_response() {
 async fn a_function_error_header_is_a_function_error() {
     let (base, _) = lambda_api().await;
     let invoker = HttpInvoker::new(&base).expect("invoker");
-    let result = invoker.invoke("boom", &sample_event()).await;
+    let result = invoker.invoke("boom", &sample_event(), in_a_minute()).await;
     assert_eq!(result, Err(InvokeError::Function("Boom: kaput".into())));
 }
 
@@ -79,7 +82,9 @@ async fn a_function_error_header_is_a_function_error() {
 async fn an_unknown_function_or_no_server_is_a_transport_error() {
     let (base, _) = lambda_api().await;
     let invoker = HttpInvoker::new(&base).expect("invoker");
-    let result = invoker.invoke("missing", &sample_event()).await;
+    let result = invoker
+        .invoke("missing", &sample_event(), in_a_minute())
+        .await;
     assert!(
         matches!(&result, Err(InvokeError::Transport(m)) if m.contains("404")),
         "{result:?}"
@@ -87,9 +92,14 @@ async fn an_unknown_function_or_no_server_is_a_transport_error() {
 
     let port = testkit::free_port().expect("port");
     let invoker = HttpInvoker::new(&format!("http://127.0.0.1:{port}")).expect("invoker");
-    let result = invoker.invoke("ok", &sample_event()).await;
+    let result = invoker.invoke("ok", &sample_event(), in_a_minute()).await;
     assert!(
         matches!(result, Err(InvokeError::Transport(_))),
         "{result:?}"
     );
+}
+
+/// A deadline the HTTP invoker ignores (the runtime behind the Invoke API keeps its own).
+fn in_a_minute() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
 }

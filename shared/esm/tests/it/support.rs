@@ -107,6 +107,7 @@ impl Invoker for TestInvoker {
         &self,
         _function: &str,
         event: &KafkaEvent,
+        _deadline: tokio::time::Instant,
     ) -> Result<serde_json::Value, InvokeError> {
         let index = {
             let mut calls = self.calls.lock().expect("calls lock");
