@@ -1,17 +1,21 @@
 //! The local Kafka event-source-mapping runtime: it reads the mappings from `template.yaml` and
 //! replays AWS's ESM behaviour against a real broker. One consumer group per mapping, batches
 //! of AWS's `KafkaEvent` in offset order per partition, offsets committed only after the
-//! function succeeded, retries with backoff, bisection, partial batch responses, and failed
-//! records written to the mapping's on-failure topic. Nothing is dropped silently.
+//! function succeeded, retries with backoff, bisection, partial batch responses, failed
+//! records written to the mapping's on-failure topic, and `FilterCriteria` (records that no
+//! filter matches are skipped and counted, their offsets committed). Nothing is dropped
+//! silently.
 
 mod delivery;
 mod event;
+mod filter;
 mod invoke;
 mod runtime;
 mod template;
 mod topics;
 
 pub use event::{event_json, kafka_event, SourceRecord, LOCAL_MSK_ARN};
+pub use filter::{FilterCriteria, FilterError, MAX_FILTERS, MAX_PATTERN_LENGTH};
 pub use invoke::{HttpInvoker, InvokeError, Invoker};
 pub use runtime::{
     status_router, Activity, LastError, MappingStatus, PartitionStatus, Runtime, RuntimeOptions,

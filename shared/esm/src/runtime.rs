@@ -105,6 +105,9 @@ pub struct MappingStatus {
     pub dead_lettered_records: u64,
     /// Records given up on without an on-failure topic (each logged as an error).
     pub discarded_records: u64,
+    /// Records that matched none of the mapping's `FilterCriteria` and were not sent (their
+    /// offsets are committed); a record read again after a rebalance counts again.
+    pub filtered_records: u64,
     /// Offset commits sent (one per resolved batch; asynchronous, see `commit`).
     pub commits: u64,
     /// Partition assignments received: 1 for a consumer that has never been rebalanced.
@@ -154,6 +157,8 @@ struct Shared {
 struct MappingState {
     mapping: Mapping,
     counters: Counters,
+    /// Records dropped by the mapping's `FilterCriteria`.
+    filtered: AtomicU64,
     paused: watch::Sender<bool>,
     /// True while a consumer is open.
     active: watch::Sender<bool>,
@@ -207,6 +212,7 @@ impl MappingState {
             retries: counter(&counters.retries),
             dead_lettered_records: counter(&counters.dead_lettered),
             discarded_records: counter(&counters.discarded),
+            filtered_records: counter(&self.filtered),
             commits: counter(&counters.commits),
             assignments: counter(&counters.assignments),
             last_error: lock(&counters.last_error)
@@ -347,6 +353,7 @@ impl Runtime {
             states.push(Arc::new(MappingState {
                 mapping,
                 counters: Counters::default(),
+                filtered: AtomicU64::new(0),
                 paused: watch::channel(false).0,
                 active: watch::channel(false).0,
                 generation: AtomicU64::new(0),
@@ -599,9 +606,19 @@ fn new_consumer(shared: &Shared, state: &Arc<MappingState>) -> Result<EsmConsume
 const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
 /// One partition's records waiting for its next batch, and whether a batch of it is out.
+///
+/// Records that the mapping's `FilterCriteria` drops wait here too, as bare offsets, so that
+/// they are committed in order: with the batch that follows them in the partition (after the
+/// function succeeded, as AWS commits the offsets of unmatched records "after successfully
+/// invoking the function"), or, when nothing but filtered records waited for a batching window,
+/// on their own without invoking the function.
 #[derive(Debug, Default)]
 struct PartitionQueue {
     records: VecDeque<SourceRecord>,
+    /// Offsets of filtered-out records waiting to be committed, ascending: for each run of
+    /// them between two waiting records (or after the last one) only the highest, which is
+    /// all a commit needs.
+    filtered: VecDeque<i64>,
     /// Their size in the event's JSON.
     bytes: usize,
     /// When the batching window of the waiting records closes (from the first of them).
@@ -619,11 +636,34 @@ impl PartitionQueue {
         if record.offset < self.resolved {
             return;
         }
-        if self.records.is_empty() {
+        if self.is_empty() {
             self.closes = Some(Instant::now() + window);
         }
         self.bytes += record.payload_bytes();
         self.records.push_back(record);
+    }
+
+    /// Notes a record that the filters dropped, to commit its offset in turn. False if it
+    /// was resolved already (a redelivery).
+    fn skip(&mut self, offset: i64, window: Duration) -> bool {
+        if offset < self.resolved {
+            return false;
+        }
+        if self.is_empty() {
+            self.closes = Some(Instant::now() + window);
+        }
+        let last_record = self.records.back().map(|r| r.offset);
+        match self.filtered.back_mut() {
+            // No record waits after the last filtered run: this one extends it.
+            Some(last) if last_record.is_none_or(|r| r < *last) => *last = (*last).max(offset),
+            _ => self.filtered.push_back(offset),
+        }
+        true
+    }
+
+    /// Nothing waits: no record, no filtered offset.
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.filtered.is_empty()
     }
 
     /// A whole batch is waiting (BatchSize records, or the payload limit).
@@ -633,13 +673,15 @@ impl PartitionQueue {
 
     fn ready(&self, batch_size: usize, now: Instant) -> bool {
         !self.in_flight
-            && !self.records.is_empty()
+            && !self.is_empty()
             && (self.full(batch_size) || self.closes.is_some_and(|closes| closes <= now))
     }
 
-    /// The next batch: up to BatchSize records, within the payload limit. Records left over
+    /// The next batch: up to BatchSize records, within the payload limit, and the offset to
+    /// commit once it is resolved (past the filtered records before the first record left
+    /// waiting, too). The batch is empty when only filtered records waited. Records left over
     /// have waited a window already and go as soon as the partition is free.
-    fn take(&mut self, batch_size: usize) -> Vec<SourceRecord> {
+    fn take(&mut self, batch_size: usize) -> (Vec<SourceRecord>, i64) {
         let mut batch = Vec::new();
         let mut bytes = 0;
         while let Some(record) = self.records.front() {
@@ -652,8 +694,18 @@ impl PartitionQueue {
             batch.extend(self.records.pop_front());
         }
         self.bytes -= bytes;
-        self.closes = (!self.records.is_empty()).then(Instant::now);
-        batch
+        let mut next = batch
+            .iter()
+            .map(|r| r.offset + 1)
+            .max()
+            .unwrap_or(self.resolved);
+        let waiting = self.records.front().map_or(i64::MAX, |r| r.offset);
+        while let Some(offset) = self.filtered.front().copied().filter(|o| *o < waiting) {
+            self.filtered.pop_front();
+            next = next.max(offset + 1);
+        }
+        self.closes = (!self.is_empty()).then(Instant::now);
+        (batch, next)
     }
 
     /// After a batch ending before `next` was resolved: drop waiting redeliveries.
@@ -665,7 +717,10 @@ impl PartitionQueue {
                 self.bytes -= record.payload_bytes();
             }
         }
-        if self.records.is_empty() {
+        while self.filtered.front().is_some_and(|offset| *offset < next) {
+            self.filtered.pop_front();
+        }
+        if self.is_empty() {
             self.closes = None;
         }
     }
@@ -673,6 +728,7 @@ impl PartitionQueue {
     /// A rebalance restarts fetching from the committed offsets: what waits is read again.
     fn forget_waiting(&mut self) {
         self.records.clear();
+        self.filtered.clear();
         self.bytes = 0;
         self.closes = None;
         self.paused = false;
@@ -688,7 +744,9 @@ type InFlight<'a> = Pin<Box<dyn Future<Output = (i32, i64)> + Send + 'a>>;
 /// when its batch is resolved. The consumer is polled all along, so a batch that is retried
 /// through a long outage never gets the consumer evicted from its group
 /// (`max.poll.interval.ms`): a partition whose next batch is already waiting is paused
-/// instead, and resumed when that batch goes out.
+/// instead, and resumed when that batch goes out. Records that match none of the mapping's
+/// `FilterCriteria` never join a batch; their offsets are committed in partition order with
+/// the batch after them, or alone, uninvoked, when only they waited a batching window.
 async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) {
     let mapping = &state.mapping;
     let deliverer = Deliverer {
@@ -713,16 +771,14 @@ async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) 
                 break;
             }
             if queue.ready(batch_size, now) {
-                let batch = queue.take(batch_size);
-                let next = batch
-                    .iter()
-                    .map(|r| r.offset + 1)
-                    .max()
-                    .unwrap_or(queue.resolved);
+                let (batch, next) = queue.take(batch_size);
                 queue.in_flight = true;
                 let deliverer = &deliverer;
                 in_flight.push(Box::pin(async move {
-                    deliverer.deliver(batch).await;
+                    // Only filtered records: nothing to invoke, only their offsets to commit.
+                    if !batch.is_empty() {
+                        deliverer.deliver(batch).await;
+                    }
                     (partition, next)
                 }));
             }
@@ -734,7 +790,7 @@ async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) 
         let window_closes = if in_flight.len() < max_in_flight {
             queues
                 .values()
-                .filter(|q| !q.in_flight && !q.records.is_empty())
+                .filter(|q| !q.in_flight && !q.is_empty())
                 .filter_map(|q| q.closes)
                 .min()
         } else {
@@ -761,7 +817,19 @@ async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) 
                 match received {
                     Ok(message) => {
                         let record = SourceRecord::from_message(&message);
-                        queues.entry(record.partition).or_default().push(record, mapping.batching_window);
+                        let queue = queues.entry(record.partition).or_default();
+                        let wanted = mapping
+                            .filter_criteria
+                            .as_ref()
+                            .is_none_or(|filters| filters.matches(record.value.as_deref()));
+                        if wanted {
+                            queue.push(record, mapping.batching_window);
+                        } else if queue.skip(record.offset, mapping.batching_window) {
+                            state.filtered.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(function = %mapping.function, topic = %mapping.topic,
+                                partition = record.partition, offset = record.offset,
+                                "record matches no filter of the FilterCriteria: not sent");
+                        }
                     }
                     Err(e) => {
                         // Batches in flight go on meanwhile; the consumer is asked again later.
@@ -887,6 +955,7 @@ async fn report_status(
                 retries = s.retries,
                 dead_lettered = s.dead_lettered_records,
                 discarded = s.discarded_records,
+                filtered = s.filtered_records,
                 commits = s.commits,
                 lag = ?s.lag,
                 "esm mapping status"

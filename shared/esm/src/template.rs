@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::filter::{FilterCriteria, FilterError};
+
 /// Where a mapping starts reading when its consumer group has no committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -51,6 +53,9 @@ pub struct Mapping {
     /// `ProvisionedPollerConfig.MaximumPollers`: with it, at most [`INVOCATIONS_PER_POLLER`]
     /// times as many batches are in flight at once (without it, one per partition).
     pub maximum_pollers: Option<u32>,
+    /// `FilterCriteria`: records matching none of its filters never reach the function (their
+    /// offsets are committed all the same); `None` delivers every record.
+    pub filter_criteria: Option<FilterCriteria>,
 }
 
 /// AWS's defaults for what a template leaves out.
@@ -75,7 +80,7 @@ const MINIMUM_POLLERS: std::ops::RangeInclusive<i64> = 1..=200;
 /// The event properties the runtime implements (or, for the connection ones, replaces with
 /// the local broker). Any other property is refused by name at start-up: a mapping that
 /// would behave differently in AWS must not run here as if it did not.
-const IMPLEMENTED_PROPERTIES: [&str; 15] = [
+const IMPLEMENTED_PROPERTIES: [&str; 16] = [
     "Stream",
     "KafkaBootstrapServers",
     "SourceAccessConfigurations",
@@ -91,6 +96,7 @@ const IMPLEMENTED_PROPERTIES: [&str; 15] = [
     "FunctionResponseTypes",
     "DestinationConfig",
     "Enabled",
+    "FilterCriteria",
 ];
 
 impl Mapping {
@@ -112,6 +118,7 @@ impl Mapping {
             enabled: true,
             function_timeout: DEFAULT_FUNCTION_TIMEOUT,
             maximum_pollers: None,
+            filter_criteria: None,
         }
     }
 
@@ -430,10 +437,17 @@ impl Template {
             &path("ProvisionedPollerConfig"),
         )?;
 
+        let filter_criteria = self.filter_criteria(
+            property("FilterCriteria"),
+            &path("FilterCriteria"),
+            function,
+        )?;
+
         Ok(Mapping {
             function: function.to_owned(),
             function_timeout,
             maximum_pollers,
+            filter_criteria,
             source,
             topic,
             starting_position,
@@ -498,6 +512,95 @@ impl Template {
             }
         }
         Ok(maximum.and_then(|n| u32::try_from(n).ok()))
+    }
+
+    /// `FilterCriteria: { Filters: [ { Pattern: "<JSON>" }, ... ] }`, parsed and validated as
+    /// [`FilterCriteria::parse`] documents. No `Filters`, or an empty list, filters nothing (as
+    /// AWS treats an empty `FilterCriteria`). Errors name the function and the filter's path.
+    fn filter_criteria(
+        &self,
+        criteria: Option<&Value>,
+        at: &str,
+        function: &str,
+    ) -> Result<Option<FilterCriteria>, TemplateError> {
+        let Some(criteria) = criteria else {
+            return Ok(None);
+        };
+        let Some(fields) = criteria.as_mapping() else {
+            return Err(invalid(
+                at,
+                format!(
+                    "the FilterCriteria of function {function} must be a mapping with `Filters`"
+                ),
+            ));
+        };
+        let mut filters = None;
+        for (name, value) in fields {
+            match name.as_str().unwrap_or_default() {
+                "Filters" => filters = Some(value),
+                other => {
+                    return Err(invalid(
+                        &format!("{at}.{other}"),
+                        format!("`{other}` in the FilterCriteria of function {function} is not a FilterCriteria property (only `Filters`)"),
+                    ))
+                }
+            }
+        }
+        let filters_at = format!("{at}.Filters");
+        let filters = match filters {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Sequence(filters)) => filters,
+            Some(_) => {
+                return Err(invalid(
+                    &filters_at,
+                    format!(
+                        "the Filters of function {function} must be a list of {{ Pattern: ... }}"
+                    ),
+                ))
+            }
+        };
+        if filters.is_empty() {
+            return Ok(None);
+        }
+        let mut patterns = Vec::new();
+        for (index, filter) in filters.iter().enumerate() {
+            let filter_at = format!("{filters_at}[{index}]");
+            let pattern = match filter.as_mapping() {
+                Some(fields) if fields.len() == 1 => filter.get("Pattern"),
+                _ => None,
+            };
+            let Some(pattern) = pattern else {
+                return Err(invalid(
+                    &filter_at,
+                    format!("a filter of function {function} is a mapping with one key, `Pattern`"),
+                ));
+            };
+            let pattern_at = format!("{filter_at}.Pattern");
+            // A pattern is a string of JSON (or `!Sub`/`!Ref` giving one), not YAML structure.
+            let intrinsic = pattern.as_mapping().is_some_and(|m| {
+                m.len() == 1
+                    && m.keys()
+                        .all(|k| matches!(k.as_str(), Some("Ref" | "Fn::Sub")))
+            });
+            if matches!(pattern, Value::Mapping(_) | Value::Sequence(_)) && !intrinsic {
+                return Err(invalid(
+                    &pattern_at,
+                    format!("the filter pattern of function {function} must be a string of JSON (quote it: Pattern: '{{\"value\": ...}}')"),
+                ));
+            }
+            patterns.push(self.string(pattern, &pattern_at)?);
+        }
+        FilterCriteria::parse(&patterns)
+            .map(Some)
+            .map_err(|e| match e {
+                FilterError::TooMany(_) => {
+                    invalid(&filters_at, format!("function {function}: {e}"))
+                }
+                FilterError::Pattern { index, message } => invalid(
+                    &format!("{filters_at}[{index}].Pattern"),
+                    format!("invalid filter pattern of function {function}: {message}"),
+                ),
+            })
     }
 
     /// A value as text: a scalar, `!Ref` to a parameter with a default, or `!Sub` over such

@@ -3,6 +3,7 @@
 
 mod broker;
 mod concurrency;
+mod filter;
 mod http_invoker;
 mod payload;
 mod runtime;

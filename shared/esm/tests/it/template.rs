@@ -1,7 +1,10 @@
 //! Reading mappings from SAM templates: short-form tags, defaults, AWS's rules and errors.
 
-use esm::{mappings_from_template, Mapping, SourceKind, StartingPosition, TemplateError};
+use esm::{
+    mappings_from_template, FilterCriteria, Mapping, SourceKind, StartingPosition, TemplateError,
+};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 fn fixture(name: &str) -> PathBuf {
@@ -42,6 +45,7 @@ fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
                 function_timeout: Duration::from_secs(20),
                 // MinimumPollers alone sets no limit.
                 maximum_pollers: None,
+                filter_criteria: None,
             },
             Mapping {
                 function: "book-appointment".into(),
@@ -59,6 +63,7 @@ fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
                 enabled: true,
                 function_timeout: Duration::from_secs(20),
                 maximum_pollers: None,
+                filter_criteria: None,
             },
             Mapping {
                 // No Metadata.BuildProperties.Binary: the logical id.
@@ -78,6 +83,7 @@ fn reads_msk_and_self_managed_events_with_tags_and_defaults() {
                 // Its own Timeout wins over Globals.
                 function_timeout: Duration::from_secs(45),
                 maximum_pollers: Some(2),
+                filter_criteria: None,
             },
         ]
     );
@@ -122,15 +128,146 @@ fn a_value_only_the_cloud_knows_is_an_error_where_it_is_needed() {
 
 #[test]
 fn a_property_the_runtime_does_not_implement_is_refused_by_name() {
-    let (at, message) = invalid_at("template-filter-criteria.yaml");
+    let (at, message) = invalid_at("template-unimplemented-property.yaml");
     assert_eq!(
         at,
-        "Resources.Fn.Properties.Events.Filtered.Properties.FilterCriteria"
+        "Resources.Fn.Properties.Events.Registry.Properties.SchemaRegistryConfig"
     );
     assert!(
-        message.contains("FilterCriteria") && message.contains("Fn"),
+        message.contains("SchemaRegistryConfig") && message.contains("Fn"),
         "{message}"
     );
+}
+
+#[test]
+fn filter_criteria_are_read_with_their_patterns() {
+    let mappings =
+        mappings_from_template(&fixture("template-filter-criteria.yaml")).expect("parse template");
+    let [filtered, unfiltered] = mappings.as_slice() else {
+        panic!("two mappings expected: {mappings:?}");
+    };
+    let criteria = filtered
+        .filter_criteria
+        .as_ref()
+        .expect("the Filtered event has FilterCriteria");
+    // `!Sub` resolved from the parameter's default.
+    assert_eq!(
+        criteria.patterns(),
+        [
+            r#"{"value": {"kind": ["big"]}}"#,
+            r#"{ "value" : [ { "anything-but": [ "error" ] } ] }"#,
+        ]
+    );
+    let expected = FilterCriteria::parse(criteria.patterns()).expect("valid patterns");
+    assert_eq!(filtered.filter_criteria, Some(expected));
+    // Either filter lets a record through.
+    assert!(criteria.matches(Some(br#"{"kind": "big"}"#)));
+    assert!(criteria.matches(Some(b"a plain string")));
+    assert!(!criteria.matches(Some(b"error")));
+    assert!(!criteria.matches(Some(br#"{"kind": "small"}"#)));
+    // `FilterCriteria: {}` filters nothing.
+    assert_eq!(unfiltered.filter_criteria, None);
+}
+
+/// The error for a template whose only mapping has `FilterCriteria: <criteria>` (YAML, as
+/// indented under the property).
+fn filter_criteria_error(criteria: &str) -> (String, String) {
+    static TEMPLATES: AtomicUsize = AtomicUsize::new(0);
+    let template = format!(
+        "Resources:\n  PickyFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        Orders:\n          Type: MSK\n          Properties:\n            Stream: arn:aws:kafka:us-east-1:000000000000:cluster/c/1\n            Topics: [orders]\n            StartingPosition: LATEST\n            FilterCriteria:\n{criteria}\n"
+    );
+    let path = std::env::temp_dir().join(format!(
+        "esm-filter-template-{}-{}.yaml",
+        std::process::id(),
+        TEMPLATES.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::write(&path, template).expect("write the template");
+    let result = mappings_from_template(&path);
+    let _ = std::fs::remove_file(&path);
+    match result {
+        Err(TemplateError::Invalid { at, message }) => (at, message),
+        other => panic!("{criteria}: expected an invalid-property error, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_filter_criteria_are_refused_naming_the_filter_and_the_function() {
+    const AT: &str = "Resources.PickyFunction.Properties.Events.Orders.Properties.FilterCriteria";
+    let pattern = |pattern: &str| {
+        let criteria = format!("              Filters:\n                - Pattern: '{pattern}'");
+        filter_criteria_error(&criteria)
+    };
+    let cases = [
+        // Not JSON.
+        (pattern(r#"{"value": {"kind": ["big"]"#), "not valid JSON"),
+        // An operator Lambda does not have.
+        (
+            pattern(r#"{"value": {"kind": [{"contains": "big"}]}}"#),
+            "unknown operator `contains`",
+        ),
+        // A value not in a list.
+        (pattern(r#"{"value": {"kind": "big"}}"#), "in a list"),
+        // An operator with the wrong argument.
+        (
+            pattern(r#"{"value": {"n": [{"numeric": [">", "ten"]}]}}"#),
+            "`numeric`",
+        ),
+        // A Kafka pattern may only name `value`.
+        (
+            pattern(r#"{"key": ["k1"]}"#),
+            "only support filtering on the `value` key",
+        ),
+        // Not an object.
+        (pattern(r#"["value"]"#), "JSON object"),
+    ];
+    for ((at, message), reason) in cases {
+        assert_eq!(at, format!("{AT}.Filters[0].Pattern"), "{message}");
+        assert!(
+            message.contains(reason) && message.contains("PickyFunction"),
+            "{message} should say {reason:?} and name the function"
+        );
+    }
+
+    // The second filter is named by its index.
+    let (at, message) = filter_criteria_error(
+        "              Filters:\n                - Pattern: '{\"value\": [\"a\"]}'\n                - Pattern: '{\"value\": {\"a\": []}}'",
+    );
+    assert_eq!(at, format!("{AT}.Filters[1].Pattern"));
+    assert!(message.contains("empty"), "{message}");
+
+    // More than AWS's default quota of five filters.
+    let six = "              Filters:\n".to_owned()
+        + &"                - Pattern: '{\"value\": [\"a\"]}'\n".repeat(6);
+    let (at, message) = filter_criteria_error(six.trim_end());
+    assert_eq!(at, format!("{AT}.Filters"));
+    assert!(
+        message.contains("6 filters") && message.contains("PickyFunction"),
+        "{message}"
+    );
+
+    // A filter that is not `{ Pattern: ... }`.
+    let (at, message) =
+        filter_criteria_error("              Filters:\n                - Patern: '{}'");
+    assert_eq!(at, format!("{AT}.Filters[0]"));
+    assert!(
+        message.contains("Pattern") && message.contains("PickyFunction"),
+        "{message}"
+    );
+
+    // A pattern written as YAML rather than as a string of JSON.
+    let (at, message) = filter_criteria_error(
+        "              Filters:\n                - Pattern:\n                    value: [big]",
+    );
+    assert_eq!(at, format!("{AT}.Filters[0].Pattern"));
+    assert!(
+        message.contains("string of JSON") && message.contains("PickyFunction"),
+        "{message}"
+    );
+
+    // A key FilterCriteria does not have.
+    let (at, message) = filter_criteria_error("              Filter: []");
+    assert_eq!(at, format!("{AT}.Filter"));
+    assert!(message.contains("PickyFunction"), "{message}");
 }
 
 #[test]
