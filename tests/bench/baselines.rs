@@ -155,7 +155,12 @@ struct Accept;
 
 #[async_trait]
 impl esm::Invoker for Accept {
-    async fn invoke(&self, _: &str, _: &KafkaEvent) -> Result<serde_json::Value, esm::InvokeError> {
+    async fn invoke(
+        &self,
+        _: &str,
+        _: &KafkaEvent,
+        _: Instant,
+    ) -> Result<serde_json::Value, esm::InvokeError> {
         Ok(serde_json::json!({"batchItemFailures": []}))
     }
 }

@@ -10,13 +10,17 @@
 //! 3. consume rate: a bare rdkafka consumer and the local ESM runtime on one topic, on a broker
 //!    of its own (tansu 0.6 slows down as its sqlite file grows: these records must not weigh
 //!    on the saga scenarios);
-//! 4. every function's Lambda binary: init through the Runtime API, RSS, sizes;
-//! 5. `POST /api/v1/appointments` closed loop, the pipeline stopped (after a warm-up);
-//! 6. the pipeline started: the sagas of those bookings drained (throughput, commits per saga);
-//! 7. open loop at a low and at the target booking rate: latency booking → CONFIRMED;
-//! 8. every projection rebuilt from its topics.
+//! 4. the bare-client chain ([`chain`]), on a broker of its own: the sagas' drain and latency
+//!    with only the Kafka client, the baseline of scenarios 7 and 8;
+//! 5. every function's Lambda binary: init through the Runtime API, RSS, sizes;
+//! 6. `POST /api/v1/appointments` closed loop, the pipeline stopped (after a warm-up);
+//! 7. the pipeline started: the sagas of those bookings drained (throughput, commits per saga);
+//! 8. open loop at a low and at the target booking rate: latency booking → CONFIRMED, and where
+//!    a saga's time goes per hop (from the database's timestamps);
+//! 9. every projection rebuilt from its topics.
 
 mod baselines;
+mod chain;
 mod lambda;
 mod load;
 mod report;
@@ -75,6 +79,9 @@ struct Args {
     #[arg(long, hide = true)]
     bench: bool,
 }
+
+/// Bookings made before the measured closed loop (and drained with it).
+const WARM_UP: usize = 200;
 
 /// How long the bench waits for the pipeline to work off what the open loops left.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -151,9 +158,11 @@ async fn open_loop_at(
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<report::OpenLoop> {
+    let from = stack::database_now(&stack.pool).await?;
     let booked = load::open_loop(stack, rate, duration).await?;
     let ids = load::accepted(&booked)?;
     let done = stack.terminal.wait_all(&ids, Duration::from_secs(90)).await;
+    let hops = stack::hop_times(&stack.pool, from, stack::database_now(&stack.pool).await?).await?;
     let confirmed_latency: Vec<Duration> = booked
         .iter()
         .filter_map(|b| {
@@ -167,6 +176,7 @@ async fn open_loop_at(
         api_latency: load::Percentiles::of(booked.iter().map(load::Booked::latency).collect()),
         confirmed_latency: load::Percentiles::of(confirmed_latency),
         not_terminal: ids.len() - done,
+        hops,
     })
 }
 
@@ -217,6 +227,41 @@ async fn run(
         consume.produce_per_second, consume.bare_per_second, consume.esm_per_second
     ));
 
+    let groups = esm::mappings_from_template(&local::stack::template_path())?.len();
+    say(&format!(
+        "bare-client chain on a broker of its own: {} hops, {groups} consumer groups, {} chains drained, then {:.0}/s for {} s",
+        chain::HOPS, args.sagas + WARM_UP, args.low_rate, args.rate_seconds
+    ));
+    let (chain, chain_error) = {
+        let dir = args.out.join("broker-chain");
+        let _ = std::fs::remove_dir_all(&dir);
+        let broker = TansuBroker::start(testkit::free_port()?, &dir).map_err(anyhow::Error::msg)?;
+        let figures = chain::measure(
+            &broker.bootstrap,
+            &dir,
+            args.partitions,
+            groups,
+            args.sagas + WARM_UP,
+            args.low_rate,
+            args.rate_seconds,
+            fetch_wait,
+        )
+        .await;
+        match figures {
+            Ok(c) => {
+                say(&format!(
+                    "  {:.0} chains/s steady ({:.0}/s overall); at {:.0}/s p50 {:.0} ms, p99 {:.0} ms; broker {:.2} cores idle",
+                    c.drain_per_second, c.overall_per_second, c.rate, c.latency.p50_ms, c.latency.p99_ms, c.broker_idle_cores
+                ));
+                (Some(c), None)
+            }
+            Err(e) => {
+                say(&format!("  FAILED: {e:#}"));
+                (None, Some(format!("{e:#}")))
+            }
+        }
+    };
+
     let (lambda, lambda_error) = match &args.lambda_bin_dir {
         Some(dir) => {
             say(&format!(
@@ -258,7 +303,7 @@ async fn run(
         "API closed loop: warm-up, then {} bookings, {} in flight (pipeline stopped)",
         args.sagas, args.concurrency
     ));
-    let warm_up = load::closed_loop(stack, 200, args.concurrency).await?;
+    let warm_up = load::closed_loop(stack, WARM_UP, args.concurrency).await?;
     let mut ids = load::accepted(&warm_up)?;
     let started = Instant::now();
     let booked = load::closed_loop(stack, args.sagas, args.concurrency).await?;
@@ -279,8 +324,13 @@ async fn run(
         "saga throughput: the pipeline drains {} sagas",
         ids.len()
     ));
+    let (stop_profile, profiling) = tokio::sync::watch::channel(false);
+    let profiler = tokio::spawn(stack::profile_sessions(
+        stack.database_url.clone(),
+        profiling,
+    ));
     let commits_before = stack.commits().await?;
-    let broker_cpu_before = stack.broker_cpu_seconds(broker_dir)?;
+    let broker_cpu_before = stack::broker_cpu_seconds(broker_dir)?;
     let pipeline_started = Instant::now();
     stack.start_pipeline(options.clone()).await?;
     let done = stack
@@ -293,12 +343,11 @@ async fn run(
         ids.len()
     );
     let commits = stack.commits().await? - commits_before;
-    let broker_cores = (stack.broker_cpu_seconds(broker_dir)? - broker_cpu_before)
+    let _ = stop_profile.send(true);
+    let sessions = profiler.await??;
+    let broker_cores = (stack::broker_cpu_seconds(broker_dir)? - broker_cpu_before)
         / pipeline_started.elapsed().as_secs_f64();
-    let idle_from = (Instant::now(), stack.broker_cpu_seconds(broker_dir)?);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let broker_idle_cores =
-        (stack.broker_cpu_seconds(broker_dir)? - idle_from.1) / idle_from.0.elapsed().as_secs_f64();
+    let broker_idle_cores = stack::broker_idle_cores(broker_dir).await?;
     let mut ends: Vec<Instant> = ids
         .iter()
         .filter_map(|id| stack.terminal.get(id))
@@ -331,6 +380,7 @@ async fn run(
         commits_per_saga: commits as f64 / ids.len() as f64,
         broker_cores,
         broker_idle_cores,
+        sessions,
     };
     say(&format!(
         "  {:.0} sagas/s steady ({:.0}/s overall), {:.1} steps and {:.1} commits per saga, {} CONFIRMED; broker {:.2} cores draining, {:.2} idle",
@@ -423,6 +473,8 @@ async fn run(
         sagas,
         open_loop,
         rebuild,
+        chain,
+        chain_error,
         lambda,
         lambda_error,
     })

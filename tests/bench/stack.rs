@@ -340,21 +340,6 @@ impl BenchStack {
             .clone())
     }
 
-    /// CPU seconds the broker process has used so far (user + system, from /proc; the kernel
-    /// reports them in USER_HZ, 100 per second on Linux).
-    pub fn broker_cpu_seconds(&self, broker_dir: &Path) -> anyhow::Result<f64> {
-        let pid = std::fs::read_to_string(broker_dir.join("tansu.pid"))?;
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))?;
-        // Fields after the command name (which may hold spaces) start at field 3 (state).
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<f64> {
-            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-        };
-        // utime and stime are fields 14 and 15; `fields[0]` is field 3.
-        Ok((ticks(11)? + ticks(12)?) / 100.0)
-    }
-
     /// The server's committed transactions so far (all databases; the bench is alone on it).
     pub async fn commits(&self) -> anyhow::Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT sum(xact_commit)::bigint FROM pg_stat_database")
@@ -381,4 +366,129 @@ impl BenchStack {
         .await?;
         Ok(())
     }
+}
+
+/// CPU seconds the broker with its data in `broker_dir` has used so far (user + system, from
+/// /proc; the kernel reports them in USER_HZ, 100 per second on Linux).
+pub fn broker_cpu_seconds(broker_dir: &Path) -> anyhow::Result<f64> {
+    let pid = std::fs::read_to_string(broker_dir.join("tansu.pid"))?;
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15; `fields[0]` is field 3.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The broker's CPU use in cores over the next 5 s (with the consumers idle: what their
+/// fetches alone cost it).
+pub async fn broker_idle_cores(broker_dir: &Path) -> anyhow::Result<f64> {
+    let (from, cpu) = (Instant::now(), broker_cpu_seconds(broker_dir)?);
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    Ok((broker_cpu_seconds(broker_dir)? - cpu) / from.elapsed().as_secs_f64())
+}
+
+/// One hop of the sagas as the database saw it: records of `event_type` consumed by
+/// `consumer`, in milliseconds. `publish` is from the writer's transaction start (the outbox
+/// row's `created_at`, so the function's own work, its commit and the wait for the publisher
+/// lock are in it) to the broker's acknowledgement (`published_at`); `deliver` from there to
+/// the consumer's transaction start (its `processed_messages.processed_at`): the fetch, the
+/// runtime's batching and the wait for the partition's previous batch and for a connection.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct HopTime {
+    pub event_type: String,
+    pub consumer: String,
+    pub records: i64,
+    pub publish_p50_ms: f64,
+    pub publish_p99_ms: f64,
+    pub deliver_p50_ms: f64,
+    pub deliver_p99_ms: f64,
+}
+
+/// The hops of every outbox row written between `from` and `to` (the database's clock), in the
+/// order the sagas take them.
+pub async fn hop_times(
+    pool: &PgPool,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> anyhow::Result<Vec<HopTime>> {
+    Ok(sqlx::query_as(
+        "SELECT o.event_type, p.consumer, count(*) AS records,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM o.published_at - o.created_at)) * 1000 AS publish_p50_ms,
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM o.published_at - o.created_at)) * 1000 AS publish_p99_ms,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM p.processed_at - o.published_at)) * 1000 AS deliver_p50_ms,
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM p.processed_at - o.published_at)) * 1000 AS deliver_p99_ms
+         FROM outbox o JOIN processed_messages p ON p.event_id = o.event_id
+         WHERE o.created_at BETWEEN $1 AND $2 AND o.published_at IS NOT NULL
+         GROUP BY o.event_type, p.consumer
+         ORDER BY min(o.id), p.consumer",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The database's clock.
+pub async fn database_now(pool: &PgPool) -> anyhow::Result<chrono::DateTime<Utc>> {
+    let (now,): (chrono::DateTime<Utc>,) = sqlx::query_as("SELECT now()").fetch_one(pool).await?;
+    Ok(now)
+}
+
+/// What the database sessions of the pipeline and the API were doing, sampled from
+/// `pg_stat_activity` every 50 ms: for each kind of activity, how many sessions were in it on
+/// average (session-seconds per second). A sampling profile of where the sagas' time goes on
+/// the database side of our code.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SessionProfile {
+    pub samples: u64,
+    /// Kind of activity → average sessions in it, most first.
+    pub kinds: Vec<(String, f64)>,
+}
+
+/// Classifies each session of the bench database until `stop` turns true.
+pub async fn profile_sessions(
+    database_url: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<SessionProfile> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&database_url).await?;
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut samples = 0;
+    while !*stop.borrow() {
+        let kinds: Vec<(String,)> = sqlx::query_as(
+            "SELECT CASE
+                 WHEN wait_event_type = 'Lock' AND wait_event = 'advisory' THEN 'waiting for the publisher lock'
+                 WHEN wait_event_type = 'Lock' THEN 'waiting for a row or table lock'
+                 WHEN wait_event LIKE 'WAL%' THEN 'writing or flushing WAL (commits)'
+                 WHEN state = 'idle in transaction' AND query LIKE 'SELECT id, topic, record_key%'
+                     THEN 'publisher round open: sending to the broker, waiting for its acks'
+                 WHEN state = 'idle in transaction'
+                     THEN 'transaction open between statements: our code, outside calls, a second connection'
+                 WHEN state = 'active' THEN 'running SQL'
+                 ELSE state END
+             FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND state IS NOT NULL AND state <> 'idle'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        samples += 1;
+        for (kind,) in kinds {
+            *counts.entry(kind).or_default() += 1;
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+        }
+    }
+    let mut kinds: Vec<(String, f64)> = counts
+        .into_iter()
+        .map(|(kind, n)| (kind, n as f64 / samples.max(1) as f64))
+        .collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(SessionProfile { samples, kinds })
 }
