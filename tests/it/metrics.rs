@@ -444,3 +444,82 @@ async fn call_metrics_hold_under_duplicates_and_an_end_before_its_start(pool: Pg
     assert_eq!(empty["calls"]["averageHandleSeconds"], Value::Null);
     assert_eq!(empty["calls"]["bookedShare"], Value::Null);
 }
+
+/// Deadlocks the server has detected in this test's database so far (the statistics are
+/// flushed within about a second of each transaction).
+async fn deadlocks(pool: &PgPool) -> i64 {
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("pg_stat_database");
+    n
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn batches_of_two_partitions_counting_the_same_hours_in_opposite_orders_do_not_deadlock(
+    pool: PgPool,
+) {
+    let api = test_api(pool).await;
+    let ctx = FunctionContext::new(api.pool.clone(), api.registry.clone(), None);
+    let (nine, ten) = ("2026-03-02T09:10:00Z", "2026-03-02T10:10:00Z");
+    // Both hours' rows exist.
+    let first_nine = created(&api, AppointmentId::new(), 1, nine).await;
+    let first_ten = created(&api, AppointmentId::new(), 1, ten).await;
+    deliver(&api, &ProjectMetricsFn, &[&first_nine, &first_ten]).await;
+    let before = deadlocks(&api.pool).await;
+    for _ in 0..3 {
+        let batch = |partition: i64, records: [&Encoded; 2]| {
+            let records: Vec<(&str, i64, i64, Vec<u8>)> = records
+                .iter()
+                .zip(0..)
+                .map(|(Encoded(topic, bytes), offset)| (*topic, partition, offset, bytes.clone()))
+                .collect();
+            kafka_event(&records)
+        };
+        let (a_nine, a_ten) = (
+            created(&api, AppointmentId::new(), 1, nine).await,
+            created(&api, AppointmentId::new(), 1, ten).await,
+        );
+        let (b_nine, b_ten) = (
+            created(&api, AppointmentId::new(), 1, nine).await,
+            created(&api, AppointmentId::new(), 1, ten).await,
+        );
+        // The test holds the 10:00 row. Partition 1's batch (10:00, then 9:00) queues for it
+        // first; partition 0's batch (9:00, then 10:00) takes 9:00 and queues behind. Once
+        // the row is released, partition 1 gets 10:00 and needs 9:00: a deadlock, unless the
+        // batches are serialised.
+        let mut holder = api.pool.begin().await.expect("begin");
+        sqlx::query("SELECT count FROM metrics_hourly WHERE window_start = $1 FOR UPDATE")
+            .bind(at("2026-03-02T10:00:00Z"))
+            .execute(&mut *holder)
+            .await
+            .expect("hold the 10:00 row");
+        let second = tokio::spawn({
+            let (ctx, event) = (ctx.clone(), batch(1, [&b_ten, &b_nine]));
+            async move { handle_batch(&ctx, &ProjectMetricsFn, event, Deadline::NONE).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let first = tokio::spawn({
+            let (ctx, event) = (ctx.clone(), batch(0, [&a_nine, &a_ten]));
+            async move { handle_batch(&ctx, &ProjectMetricsFn, event, Deadline::NONE).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        holder.commit().await.expect("release");
+        for response in [first.await.expect("first"), second.await.expect("second")] {
+            assert!(response.is_success(), "{response:?}");
+        }
+    }
+    assert_eq!(
+        deadlocks(&api.pool).await,
+        before,
+        "the server detected deadlocks between the batches"
+    );
+    let (count,): (i64,) = sqlx::query_as("SELECT sum(count)::bigint FROM metrics_hourly")
+        .fetch_one(&api.pool)
+        .await
+        .expect("counts");
+    assert_eq!(count, 2 + 3 * 4, "every appointment counted once");
+}

@@ -129,6 +129,7 @@ impl KafkaFunction for ProjectMetricsFn {
         tx: &mut PgConnection,
         input: Self::Input,
     ) -> Result<(), HandlerError> {
+        metrics::lock_writers(tx).await?;
         match input.kind {
             MetricsEventKind::Created(clinic_id) => {
                 let (window_start, count) =

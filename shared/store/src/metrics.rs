@@ -34,6 +34,21 @@ impl Stage {
     }
 }
 
+/// Any number unique to the metrics writers among our advisory locks.
+const METRICS_WRITERS_LOCK: i64 = 7_346_003;
+
+/// Makes `tx` the only metrics writer until it ends. Kafka mappings invoke the batches of
+/// different partitions at once (in AWS as in the local runtime), and each batch upserts the
+/// same hot counter rows (a clinic's hour) in its own order, so two batches deadlock (seen in
+/// the bench). Serialising them costs little: a batch is a few upserts.
+pub async fn lock_writers(tx: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(METRICS_WRITERS_LOCK)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// Records an AppointmentCreated: the appointment's clinic and funnel window, and one more in
 /// its clinic's hour. Returns the hour window and its new count (for the HourlyCount record).
 pub async fn apply_created(
