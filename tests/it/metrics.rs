@@ -449,12 +449,11 @@ async fn call_metrics_hold_under_duplicates_and_an_end_before_its_start(pool: Pg
 /// flushed within about a second of each transaction).
 async fn deadlocks(pool: &PgPool) -> i64 {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("pg_stat_database");
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(pool)
+            .await
+            .expect("pg_stat_database");
     n
 }
 
