@@ -18,6 +18,7 @@ mod metrics;
 mod notifications;
 mod phi_logs;
 mod pipeline;
+mod publisher;
 mod rebuild;
 mod saga;
 mod template;
