@@ -2,18 +2,12 @@
 //! stable event_id, then marks them published. Used right after a writer commits (low latency)
 //! and by the outbox-relay (a schedule in the cloud; LISTEN/NOTIFY locally).
 //!
-//! Rows are published by slot ([`SLOTS`] of them, a hash of topic and key: the outbox's
-//! `publish_slot`). One publisher works on a slot at a time (a transaction-scoped advisory lock
-//! held until the broker has acknowledged its round), so rows of one key are never overtaken by
-//! a concurrent publisher, in one process or across Lambdas; different slots publish side by
-//! side, so one round trip to the broker does not hold up every other row (measured in
-//! BENCHMARKS.md: with one lock for all rows, a round was always in flight and each saga step
-//! waited seconds for it). The producer is idempotent with acks=all, so a retried send does not
-//! reorder or duplicate within a partition. The producer authenticates as
+//! One publisher works at a time (a transaction-scoped advisory lock), so rows of one key are
+//! never overtaken by a concurrent publisher; the producer is idempotent with acks=all, so a
+//! retried send does not reorder or duplicate within a partition. The producer authenticates as
 //! its [`KafkaConfig`] says (PLAINTEXT locally, MSK IAM in the cloud).
 
 use crate::kafka::{KafkaConfig, KafkaContext};
-use futures::StreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -24,12 +18,8 @@ use std::time::Duration;
 
 /// Rows taken per round.
 const BATCH: i64 = 500;
-/// Any number unique to the outbox publisher among our advisory locks: the first key of each
-/// slot's lock (`pg_advisory_xact_lock(PUBLISHER_LOCK, slot)`; the two-key lock space does
-/// not overlap the one-key space our other locks use).
-const PUBLISHER_LOCK: i32 = 7_346_002;
-/// Publish slots: the migration `outbox_publish_slots` hashes topic and key into this many.
-pub const SLOTS: i16 = 8;
+/// Any number unique to the outbox publisher among our advisory locks.
+const PUBLISHER_LOCK: i64 = 7_346_002;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -99,33 +89,16 @@ impl Publisher {
         }
     }
 
-    /// Publishes every unpublished row, oldest first within each key. Returns how many were
-    /// published; rows of a slot another publisher holds are left to it (or to the relay).
+    /// Publishes every unpublished row, oldest first. Returns how many were published; 0 also
+    /// when another publisher holds the lock (it will take our rows, or the relay will).
     pub async fn publish_pending(&self) -> Result<usize, PublishError> {
         self.publish_all(Lock::Try).await
     }
 
-    /// Every slot with unpublished rows, side by side: as many at once as half the pool's
-    /// connections (a Lambda's pool of 2 publishes one slot at a time).
     async fn publish_all(&self, lock: Lock) -> Result<usize, PublishError> {
-        let slots: Vec<(i16,)> =
-            sqlx::query_as("SELECT DISTINCT publish_slot FROM outbox WHERE published_at IS NULL")
-                .fetch_all(&self.pool)
-                .await?;
-        let at_once = (self.pool.options().get_max_connections() / 2).max(1) as usize;
-        let published: Vec<Result<usize, PublishError>> = futures::stream::iter(slots)
-            .map(|(slot,)| self.publish_slot(lock, slot))
-            .buffer_unordered(at_once)
-            .collect()
-            .await;
-        published.into_iter().sum()
-    }
-
-    /// Rounds of one slot until it has nothing left.
-    async fn publish_slot(&self, lock: Lock, slot: i16) -> Result<usize, PublishError> {
         let mut total = 0;
         loop {
-            let published = self.publish_round(lock, slot).await?;
+            let published = self.publish_round(lock).await?;
             total += published;
             if published < BATCH as usize {
                 return Ok(total);
@@ -133,21 +106,19 @@ impl Publisher {
         }
     }
 
-    async fn publish_round(&self, lock: Lock, slot: i16) -> Result<usize, PublishError> {
+    async fn publish_round(&self, lock: Lock) -> Result<usize, PublishError> {
         let mut tx = self.pool.begin().await?;
         let locked = match lock {
             Lock::Try => {
-                let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1, $2)")
+                let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
                     .bind(PUBLISHER_LOCK)
-                    .bind(i32::from(slot))
                     .fetch_one(&mut *tx)
                     .await?;
                 locked
             }
             Lock::Wait => {
-                sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(PUBLISHER_LOCK)
-                    .bind(i32::from(slot))
                     .execute(&mut *tx)
                     .await?;
                 true
@@ -158,11 +129,9 @@ impl Publisher {
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, topic, record_key, payload, headers FROM outbox
-             WHERE published_at IS NULL AND publish_slot = $2
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH)
-        .bind(slot)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
