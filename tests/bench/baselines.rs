@@ -7,9 +7,9 @@ use crate::stack::BenchStack;
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::KafkaEvent;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -195,18 +195,9 @@ async fn bare_consume(
     batch_size: usize,
     fetch_wait: Duration,
 ) -> anyhow::Result<f64> {
-    let consumer: Arc<StreamConsumer> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", group)
-            .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "range")
-            .create()?,
-    );
-    consumer.subscribe(&[topic])?;
+    let consumer = Arc::new(crate::chain::bare_consumer(
+        bootstrap, group, topic, fetch_wait,
+    )?);
     let mut first = None;
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(300);

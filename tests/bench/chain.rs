@@ -55,7 +55,8 @@ pub struct ChainFigures {
 /// When each chain reached the end, by its number.
 type Arrivals = Arc<Mutex<BTreeMap<u64, Instant>>>;
 
-fn consumer(
+/// A bare rdkafka consumer in `group` on `topic` from its start, committing only when told.
+pub fn bare_consumer(
     bootstrap: &str,
     group: &str,
     topic: &str,
@@ -68,6 +69,7 @@ fn consumer(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "range")
         .create()?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
@@ -213,7 +215,7 @@ pub async fn measure(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for hop in 0..HOPS {
-        let consumer = consumer(
+        let consumer = bare_consumer(
             bootstrap,
             &format!("chain-hop-{hop}"),
             &topic(hop),
@@ -222,14 +224,14 @@ pub async fn measure(
         let role = Role::Forward(producer.clone(), topic(hop + 1));
         tasks.push(tokio::spawn(run_group(consumer, role, stopped.clone())));
     }
-    let end = consumer(bootstrap, "chain-end", &topic(HOPS), fetch_wait)?;
+    let end = bare_consumer(bootstrap, "chain-end", &topic(HOPS), fetch_wait)?;
     tasks.push(tokio::spawn(run_group(
         end,
         Role::End(arrivals.clone()),
         stopped.clone(),
     )));
     for reader in 0..groups.saturating_sub(HOPS + 1) {
-        let consumer = consumer(
+        let consumer = bare_consumer(
             bootstrap,
             &format!("chain-reader-{reader}"),
             &topic(1 + reader % HOPS),
