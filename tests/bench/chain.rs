@@ -245,16 +245,14 @@ pub async fn measure(
     }
     let result = async {
         wait_for(&arrivals, chains, Duration::from_secs(300)).await?;
-        let mut ends: Vec<Instant> = arrivals
+        let ends: Vec<Instant> = arrivals
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .values()
             .copied()
             .collect();
-        ends.sort();
-        let (p10, p90) = (ends[ends.len() / 10], ends[ends.len() * 9 / 10]);
-        let drain_per_second = (ends.len() * 8 / 10) as f64 / (p90 - p10).as_secs_f64();
-        let overall_per_second = chains as f64 / (ends[ends.len() - 1] - started).as_secs_f64();
+        let (drain_per_second, overall_per_second) =
+            crate::load::drain_rates(ends, started, chains);
 
         // Open loop: chain `chains + i` is due at `i / rate` s, whatever the broker answers.
         let open_from = Instant::now();

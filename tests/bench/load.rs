@@ -163,3 +163,14 @@ pub fn accepted(booked: &[Booked]) -> anyhow::Result<Vec<Uuid>> {
     );
     Ok(booked.iter().filter_map(|b| b.appointment_id).collect())
 }
+
+/// A drain's rates from when each of its `total` items ended (at least one): steady, the
+/// completions between the 10th and 90th percentile end over that time; and overall, all of
+/// them over the time from `started` to the last end.
+pub fn drain_rates(mut ends: Vec<Instant>, started: Instant, total: usize) -> (f64, f64) {
+    ends.sort();
+    let (p10, p90) = (ends[ends.len() / 10], ends[ends.len() * 9 / 10]);
+    let steady = (ends.len() * 8 / 10) as f64 / (p90 - p10).as_secs_f64();
+    let overall = total as f64 / (ends[ends.len() - 1] - started).as_secs_f64();
+    (steady, overall)
+}

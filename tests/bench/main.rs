@@ -348,12 +348,13 @@ async fn run(
     let broker_cores = (stack::broker_cpu_seconds(broker_dir)? - broker_cpu_before)
         / pipeline_started.elapsed().as_secs_f64();
     let broker_idle_cores = stack::broker_idle_cores(broker_dir).await?;
-    let mut ends: Vec<Instant> = ids
+    let ends: Vec<Instant> = ids
         .iter()
         .filter_map(|id| stack.terminal.get(id))
         .map(|(at, _)| at)
         .collect();
-    ends.sort();
+    let (sagas_per_second, overall_per_second) =
+        load::drain_rates(ends, pipeline_started, ids.len());
     let confirmed = ids
         .iter()
         .filter(|id| {
@@ -363,7 +364,6 @@ async fn run(
                 .is_some_and(|(_, s)| s == "CONFIRMED")
         })
         .count();
-    let (p10, p90) = (ends[ends.len() / 10], ends[ends.len() * 9 / 10]);
     let processed: u64 = stack
         .runtime()?
         .status()
@@ -373,9 +373,8 @@ async fn run(
     let sagas = report::SagaThroughput {
         sagas: ids.len(),
         confirmed,
-        sagas_per_second: (ends.len() * 8 / 10) as f64 / (p90 - p10).as_secs_f64(),
-        overall_per_second: ids.len() as f64
-            / (ends[ends.len() - 1] - pipeline_started).as_secs_f64(),
+        sagas_per_second,
+        overall_per_second,
         steps_per_saga: 1.0 + processed as f64 / ids.len() as f64,
         commits_per_saga: commits as f64 / ids.len() as f64,
         broker_cores,

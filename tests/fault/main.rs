@@ -688,7 +688,7 @@ async fn functions_dying_mid_batch_after_their_commits_while_bookings_flow_chang
     // retried, as in AWS, while the other partitions' invocations go on untouched (restarting
     // the pipeline instead would also kill those mid-call, e.g. during an SES call, which is
     // the documented "email outcome unknown" case, not a crash of one function).
-    let timeouts = esm::mappings_from_template(&local::stack::template_path())
+    let timeouts = esm::mappings_from_template(&template_path())
         .expect("template.yaml")
         .into_iter()
         .map(|m| (m.function, m.function_timeout))
