@@ -10,6 +10,7 @@ mod api_calls;
 mod api_commands;
 mod api_read;
 mod auth;
+mod broker;
 mod commands;
 mod deploy;
 mod hostile;

@@ -98,6 +98,11 @@ impl Tansu {
         self.broker.log_tail()
     }
 
+    /// The broker's sqlite file.
+    pub fn database(&self) -> std::path::PathBuf {
+        self.broker.database()
+    }
+
     /// SIGKILLs the broker, as a crash would.
     pub fn kill(&mut self) {
         self.broker.kill();
