@@ -1,13 +1,16 @@
 //! The limits our figures are compared with, measured in the same run on the same machine:
 //! pgbench on the bench database (one saga step's transaction shape, and the booking
 //! transaction), a bare rdkafka consumer next to the event-source-mapping runtime on the same
-//! topic and broker, and the SES stand-in's own SendEmail rate.
+//! topic and broker, the same bare consumer with and without the index tansu's schema lacks
+//! (`local::tansu::HEADER_INDEX`), and the SES stand-in's own SendEmail rate. Every record
+//! produced here carries the pipeline's five headers.
 
 use crate::stack::BenchStack;
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
@@ -173,11 +176,11 @@ async fn produce(bootstrap: &str, topic: &str, records: usize) -> anyhow::Result
     let mut sends = Vec::with_capacity(records);
     for i in 0..records {
         let key = format!("key-{i}");
-        sends.push(
-            producer
-                .send_result(FutureRecord::to(topic).key(&key).payload(&payload))
-                .map_err(|(e, _)| e)?,
-        );
+        let record = FutureRecord::to(topic)
+            .key(&key)
+            .payload(&payload)
+            .headers(crate::chain::record_headers(i as u64));
+        sends.push(producer.send_result(record).map_err(|(e, _)| e)?);
     }
     for send in sends {
         send.await?.map_err(|(e, _)| e)?;
@@ -285,6 +288,51 @@ pub async fn consume_rates(
         produce_per_second,
         bare_per_second: records as f64 / bare,
         esm_per_second: records as f64 / esm,
+    })
+}
+
+/// One bare consumer's read of the same records with tansu's header lookups indexed (as
+/// `local::tansu` starts every broker) and without the index (tansu 0.6 as shipped).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HeaderLookup {
+    pub records: usize,
+    pub headers_per_record: usize,
+    pub indexed_per_second: f64,
+    pub unindexed_per_second: f64,
+}
+
+/// Reads `records` records (five headers each) on `broker` twice with a bare consumer in a new
+/// group, committing every `batch_size`: first as started, then after dropping
+/// [`local::tansu::HEADER_INDEX`] from its sqlite file. Same data, same broker, same client:
+/// what is left between the two is the header lookup.
+pub async fn header_lookup(
+    broker: &local::tansu::TansuBroker,
+    partitions: i32,
+    records: usize,
+    batch_size: usize,
+    fetch_wait: Duration,
+) -> anyhow::Result<HeaderLookup> {
+    let bootstrap = broker.bootstrap.as_str();
+    let topic = "bench.headers";
+    esm::ensure_topics(bootstrap, &[topic.to_owned()], partitions).await?;
+    produce(bootstrap, topic, records).await?;
+    let read = |group: &'static str| {
+        bare_consume(bootstrap, topic, group, records, batch_size, fetch_wait)
+    };
+    let indexed = read("bench-headers-indexed").await?;
+    let db = broker.database();
+    tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
+        let connection = rusqlite::Connection::open(db)?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        connection.execute_batch(&format!("DROP INDEX {}", local::tansu::HEADER_INDEX))
+    })
+    .await??;
+    let unindexed = read("bench-headers-unindexed").await?;
+    Ok(HeaderLookup {
+        records,
+        headers_per_record: crate::chain::record_headers(0).count(),
+        indexed_per_second: records as f64 / indexed,
+        unindexed_per_second: records as f64 / unindexed,
     })
 }
 

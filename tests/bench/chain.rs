@@ -8,16 +8,19 @@
 //! notes when each chain arrived. The pipeline's other consumer groups (the projections, which
 //! read the same topics as the saga) are matched by readers that consume and commit only, so
 //! the broker serves as many groups as it does for the pipeline. Same partitions and
-//! `fetch.wait.max.ms` as the pipeline; only the rdkafka client.
+//! `fetch.wait.max.ms` as the pipeline, and every record carries the five headers the
+//! pipeline's records carry ([`record_headers`]), which each hop passes on; only the rdkafka
+//! client.
 //!
 //! It runs on a broker of its own (same binary, same storage), so neither run's records weigh
-//! on the other's (tansu 0.6 slows down as its sqlite file grows).
+//! on the other's (tansu 0.6's fetch reads a range of its record table per partition, so what a
+//! broker holds still weighs on its reads).
 
 use crate::load::Percentiles;
 use anyhow::Context;
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
@@ -54,6 +57,31 @@ pub struct ChainFigures {
 
 /// When each chain reached the end, by its number.
 type Arrivals = Arc<Mutex<BTreeMap<u64, Instant>>>;
+
+/// The headers every record of the pipeline carries (`contract::headers`), with values of the
+/// same lengths (three UUIDs, a record name, a W3C traceparent): tansu stores each header as a row
+/// of its own and reads them back per record.
+pub fn record_headers(number: u64) -> OwnedHeaders {
+    let id = |n: u64| format!("{:032x}", u128::from(n) << 64 | u128::from(number));
+    let event_id = id(1);
+    let correlation_id = id(2);
+    let causation_id = id(3);
+    let traceparent = format!("00-{}-{:016x}-01", id(4), number);
+    [
+        (contract::headers::EVENT_ID, event_id.as_str()),
+        (contract::headers::EVENT_TYPE, "AppointmentCreated"),
+        (contract::headers::CORRELATION_ID, correlation_id.as_str()),
+        (contract::headers::CAUSATION_ID, causation_id.as_str()),
+        (contract::headers::TRACEPARENT, traceparent.as_str()),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |headers, (key, value)| {
+        headers.insert(Header {
+            key,
+            value: Some(value),
+        })
+    })
+}
 
 /// A bare rdkafka consumer in `group` on `topic` from its start, committing only when told.
 pub fn bare_consumer(
@@ -117,6 +145,9 @@ async fn run_group(
                     if let Some(key) = m.key() {
                         record = record.key(key);
                     }
+                    if let Some(headers) = m.headers() {
+                        record = record.headers(headers.clone());
+                    }
                     producer.send(record, Duration::from_secs(30))
                 });
                 for result in futures::future::join_all(sends).await {
@@ -162,7 +193,10 @@ async fn start_chain(producer: &FutureProducer, number: u64) -> anyhow::Result<(
     let payload = number.to_be_bytes();
     producer
         .send(
-            FutureRecord::to(&topic(0)).key(&key).payload(&payload),
+            FutureRecord::to(&topic(0))
+                .key(&key)
+                .payload(&payload)
+                .headers(record_headers(number)),
             Duration::from_secs(30),
         )
         .await

@@ -8,8 +8,9 @@
 //! 1. pgbench: one saga step's transaction shape, and the booking transaction;
 //! 2. SendEmail rate of the SES stand-in;
 //! 3. consume rate: a bare rdkafka consumer and the local ESM runtime on one topic, on a broker
-//!    of its own (tansu 0.6 slows down as its sqlite file grows: these records must not weigh
-//!    on the saga scenarios);
+//!    of its own (what a broker holds weighs on its reads: these records must not weigh on the
+//!    saga scenarios); then tansu's header lookup: one bare consumer reading the same records
+//!    with and without the index `local::tansu` adds, on a broker of its own too;
 //! 4. the bare-client chain ([`chain`]), on a broker of its own: the sagas' drain and latency
 //!    with only the Kafka client, the baseline of scenarios 7 and 8;
 //! 5. every function's Lambda binary: init through the Runtime API, RSS, sizes;
@@ -80,11 +81,22 @@ struct Args {
     bench: bool,
 }
 
+/// Records the header-lookup scenario reads: without the index every record's lookup scans the
+/// headers of all of them, so the read grows with the square of this.
+const HEADER_LOOKUP_RECORDS: usize = 5_000;
+
 /// Bookings made before the measured closed loop (and drained with it).
 const WARM_UP: usize = 200;
 
 /// How long the bench waits for the pipeline to work off what the open loops left.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `out/name`, emptied: a broker of a scenario starts with nothing an earlier run left.
+fn fresh_dir(out: &std::path::Path, name: &str) -> PathBuf {
+    let dir = out.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
 
 /// Waits until no mapping has lag (measurements the busy broker answers late are retried).
 async fn wait_idle(runtime: &esm::Runtime, timeout: Duration) -> bool {
@@ -211,8 +223,11 @@ async fn run(
         args.consume_records
     ));
     let consume = {
-        let broker = TansuBroker::start(testkit::free_port()?, &args.out.join("broker-consume"))
-            .map_err(anyhow::Error::msg)?;
+        let broker = TansuBroker::start(
+            testkit::free_port()?,
+            &fresh_dir(&args.out, "broker-consume"),
+        )
+        .map_err(anyhow::Error::msg)?;
         baselines::consume_rates(
             &broker.bootstrap,
             args.partitions,
@@ -227,14 +242,45 @@ async fn run(
         consume.produce_per_second, consume.bare_per_second, consume.esm_per_second
     ));
 
+    say(&format!(
+        "header lookup: {HEADER_LOOKUP_RECORDS} records on a broker of its own, a bare consumer with and without tansu's header index"
+    ));
+    let (header_lookup, header_lookup_error) = {
+        let broker = TansuBroker::start(
+            testkit::free_port()?,
+            &fresh_dir(&args.out, "broker-headers"),
+        )
+        .map_err(anyhow::Error::msg)?;
+        match baselines::header_lookup(
+            &broker,
+            args.partitions,
+            HEADER_LOOKUP_RECORDS,
+            500,
+            fetch_wait,
+        )
+        .await
+        {
+            Ok(h) => {
+                say(&format!(
+                    "  {:.0} records/s indexed, {:.0}/s without the index",
+                    h.indexed_per_second, h.unindexed_per_second
+                ));
+                (Some(h), None)
+            }
+            Err(e) => {
+                say(&format!("  FAILED: {e:#}"));
+                (None, Some(format!("{e:#}")))
+            }
+        }
+    };
+
     let groups = esm::mappings_from_template(&local::stack::template_path())?.len();
     say(&format!(
         "bare-client chain on a broker of its own: {} hops, {groups} consumer groups, {} chains drained, then {:.0}/s for {} s",
         chain::HOPS, args.sagas + WARM_UP, args.low_rate, args.rate_seconds
     ));
     let (chain, chain_error) = {
-        let dir = args.out.join("broker-chain");
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir(&args.out, "broker-chain");
         let broker = TansuBroker::start(testkit::free_port()?, &dir).map_err(anyhow::Error::msg)?;
         let figures = chain::measure(
             &broker.bootstrap,
@@ -467,6 +513,8 @@ async fn run(
         },
         pgbench,
         consume,
+        header_lookup,
+        header_lookup_error,
         ses,
         api,
         sagas,
