@@ -320,10 +320,8 @@ pub async fn header_lookup(
         bare_consume(bootstrap, topic, group, records, batch_size, fetch_wait)
     };
     let indexed = read("bench-headers-indexed").await?;
-    let db = broker.database();
-    tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
-        let connection = rusqlite::Connection::open(db)?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+    let connection = broker.database()?;
+    tokio::task::spawn_blocking(move || {
         connection.execute_batch(&format!("DROP INDEX {}", local::tansu::HEADER_INDEX))
     })
     .await??;

@@ -7,15 +7,13 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use std::path::Path;
 use std::time::Duration;
 
 const TOPIC: &str = "test.broker.headers";
 
 /// tansu 0.6's own header lookup (tansu-storage/src/sql/header_fetch.sql), as SQLite plans it
 /// on the broker's file: one line per step.
-fn header_lookup_plan(db: &Path) -> String {
-    let connection = rusqlite::Connection::open(db).expect("the broker's sqlite file");
+fn header_lookup_plan(connection: &rusqlite::Connection) -> String {
     let mut statement = connection
         .prepare(
             "EXPLAIN QUERY PLAN

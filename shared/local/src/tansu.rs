@@ -108,9 +108,9 @@ impl TansuBroker {
         })
     }
 
-    /// tansu's sqlite file.
-    pub fn database(&self) -> PathBuf {
-        self.data_dir.join(DB_FILE)
+    /// A connection to tansu's sqlite file, beside the broker's own ([`open_database`]).
+    pub fn database(&self) -> rusqlite::Result<rusqlite::Connection> {
+        open_database(&self.data_dir.join(DB_FILE))
     }
 
     /// The end of the broker's log (its last 2,000 bytes), for a report.
@@ -133,17 +133,21 @@ impl TansuBroker {
     }
 }
 
+/// Opens tansu's sqlite file `db`. The broker holds the file too: a write waits up to 10 s for
+/// its lock rather than fail.
+fn open_database(db: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open(db)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    Ok(connection)
+}
+
 /// Adds [`HEADER_INDEX`] to the broker's sqlite file (nothing when it is there already).
 fn index_headers(db: &Path) -> Result<(), String> {
-    let fail = |e: rusqlite::Error| format!("indexing {}: {e}", db.display());
-    let connection = rusqlite::Connection::open(db).map_err(fail)?;
-    // The broker holds the file too; wait for its write lock rather than fail.
-    connection
-        .busy_timeout(Duration::from_secs(10))
-        .map_err(fail)?;
-    connection
-        .execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS {HEADER_INDEX} ON header (topition, offset_id)"
-        ))
-        .map_err(fail)
+    open_database(db)
+        .and_then(|connection| {
+            connection.execute_batch(&format!(
+                "CREATE INDEX IF NOT EXISTS {HEADER_INDEX} ON header (topition, offset_id)"
+            ))
+        })
+        .map_err(|e| format!("indexing {}: {e}", db.display()))
 }

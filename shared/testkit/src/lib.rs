@@ -98,9 +98,11 @@ impl Tansu {
         self.broker.log_tail()
     }
 
-    /// The broker's sqlite file.
-    pub fn database(&self) -> std::path::PathBuf {
-        self.broker.database()
+    /// A connection to the broker's sqlite file.
+    pub fn database(&self) -> rusqlite::Connection {
+        self.broker
+            .database()
+            .unwrap_or_else(|e| panic!("cannot open tansu's sqlite file: {e}"))
     }
 
     /// SIGKILLs the broker, as a crash would.
