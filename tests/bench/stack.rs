@@ -441,7 +441,9 @@ pub async fn database_now(pool: &PgPool) -> anyhow::Result<chrono::DateTime<Utc>
 /// What the database sessions of the pipeline and the API were doing, sampled from
 /// `pg_stat_activity` every 50 ms: for each kind of activity, how many sessions were in it on
 /// average (session-seconds per second). A sampling profile of where the sagas' time goes on
-/// the database side of our code.
+/// the database side of our code. A transaction open between statements (our code running,
+/// an outside call, a wait for a second connection) is told apart by the statement it ran
+/// last, which names the step it is in.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SessionProfile {
     pub samples: u64,
@@ -467,7 +469,8 @@ pub async fn profile_sessions(
                  WHEN state = 'idle in transaction' AND query LIKE 'SELECT id, topic, record_key%'
                      THEN 'publisher round open: sending to the broker, waiting for its acks'
                  WHEN state = 'idle in transaction'
-                     THEN 'transaction open between statements: our code, outside calls, a second connection'
+                     THEN 'transaction open between statements, after: '
+                          || left(regexp_replace(query, '\\s+', ' ', 'g'), 90)
                  WHEN state = 'active' THEN 'running SQL'
                  ELSE state END
              FROM pg_stat_activity
