@@ -65,6 +65,15 @@ struct Posted {
 }
 
 impl Posted {
+    /// Bookings posted with retries until answered: every one of them is stored.
+    fn retried(bodies: Bookings, accepted: Vec<AppointmentId>) -> Posted {
+        Posted {
+            stored: bodies.into_iter().map(|(_, body)| body).collect(),
+            accepted,
+            unsure: Vec::new(),
+        }
+    }
+
     fn extend(&mut self, other: Posted) {
         self.stored.extend(other.stored);
         self.accepted.extend(other.accepted);
@@ -131,11 +140,7 @@ async fn book_retrying(stack: &Stack, bodies: Bookings) -> Posted {
         .filter_map(|id| async move { id })
         .collect()
         .await;
-    Posted {
-        stored: bodies.into_iter().map(|(_, body)| body).collect(),
-        accepted,
-        unsure: Vec::new(),
-    }
+    Posted::retried(bodies, accepted)
 }
 
 /// Posts one booking once, as a client that gives up on a failure: 202 is accepted, a 5xx is
@@ -909,11 +914,7 @@ impl Driver {
                     .into_iter()
                     .filter_map(|id| id.expect("booking task"))
                     .collect();
-                Posted {
-                    stored: bodies.into_iter().map(|(_, body)| body).collect(),
-                    accepted,
-                    unsure: Vec::new(),
-                }
+                Posted::retried(bodies, accepted)
             })
         };
         Driver {
