@@ -176,9 +176,23 @@ async fn rows(pool: &PgPool, sql: &str) -> BTreeSet<(uuid::Uuid, String, i32)> {
 /// survives its fault; alone, a stall is the fault's doing.
 async fn one_scenario_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    static WATCHDOG: std::sync::Once = std::sync::Once::new();
+    WATCHDOG.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(SUITE_DEADLINE);
+            eprintln!("the fault suite is still running after {SUITE_DEADLINE:?}: stopping it");
+            std::process::exit(101);
+        });
+    });
     logs::capture();
     ALONE.lock().await
 }
+
+/// The whole suite's deadline (it takes about 4.5 minutes; each scenario's own waits end well
+/// before this). Past it the process exits: a scenario that failed while the broker was wedged
+/// can hang in the unwind (a Kafka client dropped against a broker that never answers waits to
+/// close), and CI must get a failure, not a hang until its own limit.
+const SUITE_DEADLINE: Duration = Duration::from_secs(20 * 60);
 
 /// How long the pipeline may take to settle after a scenario's fault: ten times what it takes
 /// on an idle machine (15-30 s), since CI machines can be much slower than that.

@@ -3,9 +3,9 @@
 //! and by the outbox-relay (a schedule in the cloud; LISTEN/NOTIFY locally).
 //!
 //! One publisher works at a time (a transaction-scoped advisory lock), so rows of one key are
-//! never overtaken by a concurrent publisher; the producer is idempotent with acks=all, so a
-//! retried send does not reorder or duplicate within a partition. The producer authenticates as
-//! its [`KafkaConfig`] says (PLAINTEXT locally, MSK IAM in the cloud).
+//! never overtaken by a concurrent publisher; the producer ([`producer_config`]) keeps one
+//! request in flight with acks=all, so a retried send does not reorder within a partition. The
+//! producer authenticates as its [`KafkaConfig`] says (PLAINTEXT locally, MSK IAM in the cloud).
 
 use crate::kafka::{KafkaConfig, KafkaContext};
 use rdkafka::config::ClientConfig;
@@ -61,11 +61,22 @@ struct Row {
 
 /// Producer settings shared by everything that writes to Kafka; create the producer with
 /// `create_with_context(kafka.context())` so IAM tokens get signed.
+///
+/// Not the idempotent producer: after a broker crash, librdkafka's idempotent producer bumps
+/// its producer epoch on its own, and tansu 0.6 (the local broker) panics on the first batch
+/// with an epoch it has not seen (`query_one`'s "more or less than one row", tansu-storage
+/// `lite.rs:503`, fixed upstream after 0.6), which kills its one storage task: the process
+/// stays up and answers every request with `UnableToSend` from then on. What idempotence would
+/// add is covered otherwise: order within a partition by one request in flight, and the
+/// duplicates a retried send can make by every consumer's dedup on `event_id` (delivery is
+/// at least once anyway: a publisher that dies between the send and marking the row published
+/// sends it again). The same settings serve MSK.
 pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = kafka.client_config();
     config
         .set("acks", "all")
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", "false")
+        .set("max.in.flight.requests.per.connection", "1")
         .set("linger.ms", "2")
         .set("message.timeout.ms", "30000");
     config
