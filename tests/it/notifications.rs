@@ -9,18 +9,21 @@ use chrono::{Datelike, Duration, Month, TimeZone, Utc, Weekday};
 use contract::lambda::KafkaBatchResponse;
 use contract::{ConfirmationSent, Record, SendConfirmation};
 use domain::appointment::AppointmentCommand;
+use domain::saga::{Saga, SagaDeadlines, SagaStep};
 use domain::values::CancelReason;
 use domain::{AppointmentId, EventId, SagaId};
 use messaging::{handle_batch, Deadline, FunctionContext};
 use send_confirmation::{ensure_sender_identity, SendConfirmationFn, DEFAULT_SENDER};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use store::notifications::{self, Claim};
 
 /// Demo patient 3 and Bayview's provider 2, as booked below.
 const PATIENT_EMAIL: &str = "chloe.lee3@example.com";
 
 /// An appointment booked through the API (Bayview, Thursday 15:00 clinic time) and moved on to
-/// AWAITING_CONFIRMATION as the saga's insurance step does, with a function context.
+/// AWAITING_CONFIRMATION, its saga to SENDING_CONFIRMATION (with the default deadline from
+/// now), as the saga's insurance step does; with a function context.
 async fn awaiting_confirmation(pool: PgPool) -> (FunctionContext, AppointmentId, SagaId) {
     let api = test_api(pool.clone()).await;
     let (id, saga) = book(&api, &routine_at_bayview(3, 2, "15:00")).await;
@@ -31,8 +34,43 @@ async fn awaiting_confirmation(pool: PgPool) -> (FunctionContext, AppointmentId,
         &[AppointmentCommand::MarkInsuranceVerified],
     )
     .await;
+    let now = Utc::now();
+    let sending = Saga {
+        saga_id: saga,
+        appointment_id: id,
+        step: SagaStep::SendingConfirmation,
+        version: 2,
+        deadline: Some(now + SagaDeadlines::default().sending_confirmation),
+    };
+    let mut db = pool.acquire().await.expect("connection");
+    assert!(store::saga::insert(&mut db, &sending, now)
+        .await
+        .expect("saga"));
     let ctx = FunctionContext::new(pool, api.registry, None);
     (ctx, id, saga)
+}
+
+/// Runs the saga-sweeper past the SENDING_CONFIRMATION deadline of [`awaiting_confirmation`].
+async fn sweep_past_the_deadline(ctx: &FunctionContext) {
+    let deadlines = SagaDeadlines::default();
+    let late = Utc::now() + deadlines.sending_confirmation + Duration::seconds(1);
+    assert_eq!(saga_sweeper::sweep(ctx, &deadlines, late).await, Ok(1));
+}
+
+/// The saga's step, and the commands it has sent through the outbox.
+async fn saga_after(ctx: &FunctionContext, saga: SagaId) -> (String, Vec<String>) {
+    let step = sqlx::query_scalar("SELECT step FROM saga_state WHERE saga_id = $1")
+        .bind(saga.0)
+        .fetch_one(&ctx.pool)
+        .await
+        .expect("saga");
+    let sent = sqlx::query_scalar(
+        "SELECT event_type FROM outbox WHERE event_type IN ('CancelAppointment', 'ConfirmAppointment') ORDER BY id",
+    )
+    .fetch_all(&ctx.pool)
+    .await
+    .expect("outbox");
+    (step, sent)
 }
 
 fn send(id: AppointmentId, saga: SagaId) -> SendConfirmation {
@@ -74,6 +112,34 @@ async fn confirmations(ctx: &FunctionContext) -> Vec<(ConfirmationSent, Option<S
         decoded.push((event, causation));
     }
     decoded
+}
+
+/// A working function handed the booking's SendConfirmation sends no email, emits no
+/// ConfirmationSent and leaves no claim.
+async fn delivery_sends_and_claims_nothing(ctx: &FunctionContext, id: AppointmentId, saga: SagaId) {
+    let response = deliver(ctx, &function().await, &send(id, saga)).await;
+    assert!(response.is_success(), "{response:?}");
+    assert_eq!(emails(id).await, Vec::<Value>::new());
+    assert!(confirmations(ctx).await.is_empty());
+    assert_eq!(claim(&ctx.pool, saga).await, None);
+}
+
+/// A working function handed `cmd` after an earlier attempt claimed the email and never learnt
+/// its outcome: it sends nothing more and reports the one email with an unknown message id.
+async fn redelivery_reports_the_unknown_email(
+    ctx: &FunctionContext,
+    id: AppointmentId,
+    cmd: &SendConfirmation,
+) {
+    let response = deliver(ctx, &function().await, cmd).await;
+    assert!(response.is_success(), "{response:?}");
+    assert_eq!(emails(id).await, Vec::<Value>::new());
+    let ids: Vec<String> = confirmations(ctx)
+        .await
+        .into_iter()
+        .map(|(e, _)| e.message_id)
+        .collect();
+    assert_eq!(ids, ["unknown"]);
 }
 
 /// The saga's claim: status and message id.
@@ -193,15 +259,7 @@ async fn an_attempt_that_died_after_sending_is_not_repeated(pool: PgPool) {
     .await
     .expect("claim");
 
-    let response = deliver(&ctx, &function().await, &send(id, saga)).await;
-    assert!(response.is_success(), "{response:?}");
-    assert_eq!(emails(id).await, Vec::<Value>::new());
-    let ids: Vec<String> = confirmations(&ctx)
-        .await
-        .into_iter()
-        .map(|(e, _)| e.message_id)
-        .collect();
-    assert_eq!(ids, ["unknown"]);
+    redelivery_reports_the_unknown_email(&ctx, id, &send(id, saga)).await;
     assert_eq!(
         claim(&ctx.pool, saga).await,
         Some(("SENT".to_owned(), None))
@@ -216,11 +274,7 @@ async fn a_cancelled_appointment_gets_no_email(pool: PgPool) {
     };
     apply_commands(&ctx.pool, &ctx.registry, id, &[cancel]).await;
 
-    let response = deliver(&ctx, &function().await, &send(id, saga)).await;
-    assert!(response.is_success(), "{response:?}");
-    assert_eq!(emails(id).await, Vec::<Value>::new());
-    assert!(confirmations(&ctx).await.is_empty());
-    assert_eq!(claim(&ctx.pool, saga).await, None);
+    delivery_sends_and_claims_nothing(&ctx, id, saga).await;
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
@@ -239,6 +293,119 @@ async fn ses_unreachable_releases_the_claim_and_the_retry_sends_once(pool: PgPoo
     assert!(response.is_success(), "{response:?}");
     assert_eq!(emails(id).await.len(), 1);
     assert_eq!(confirmations(&ctx).await.len(), 1);
+}
+
+/// The race of the sweeper's compensation with the email: the sweeper compensates first (its
+/// CancelAppointment has not reached the appointment yet, which is still AWAITING_CONFIRMATION),
+/// then the SendConfirmation arrives: nothing may tell the patient "booked".
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_saga_compensated_at_its_deadline_gets_no_email(pool: PgPool) {
+    let (ctx, id, saga) = awaiting_confirmation(pool).await;
+    sweep_past_the_deadline(&ctx).await;
+    assert_eq!(
+        saga_after(&ctx, saga).await,
+        (
+            "COMPENSATING".to_owned(),
+            vec!["CancelAppointment".to_owned()]
+        )
+    );
+
+    delivery_sends_and_claims_nothing(&ctx, id, saga).await;
+}
+
+/// The other order: an attempt claimed the email (and died during the SES call, so the email may
+/// be out) before the deadline passed. The sweeper lets the booking go ahead, and the
+/// redelivered command sends nothing more.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_claimed_email_lets_the_booking_go_ahead_at_its_deadline(pool: PgPool) {
+    let (ctx, id, saga) = awaiting_confirmation(pool).await;
+    let claimed = notifications::claim(&ctx.pool, saga, id, Utc::now()).await;
+    assert_eq!(claimed.expect("claim"), Claim::Won);
+    sweep_past_the_deadline(&ctx).await;
+    assert_eq!(
+        saga_after(&ctx, saga).await,
+        (
+            "COMPLETED".to_owned(),
+            vec!["ConfirmAppointment".to_owned()]
+        )
+    );
+
+    redelivery_reports_the_unknown_email(&ctx, id, &send(id, saga)).await;
+}
+
+/// The two at the same moment: while a sweeper holds the saga row and compensates, a claim
+/// waits for it, then sees the compensation and claims nothing.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_claim_waits_for_the_sweepers_decision_and_then_sees_it(pool: PgPool) {
+    let (ctx, id, saga) = awaiting_confirmation(pool).await;
+    let mut sweeper = ctx.pool.begin().await.expect("begin");
+    let held = store::saga::load_for_update(&mut sweeper, saga).await;
+    assert_eq!(
+        held.expect("load").map(|s| s.step),
+        Some(SagaStep::SendingConfirmation)
+    );
+    sqlx::query(
+        "UPDATE saga_state SET step = 'COMPENSATING', version = version + 1 WHERE saga_id = $1",
+    )
+    .bind(saga.0)
+    .execute(&mut *sweeper)
+    .await
+    .expect("compensate");
+
+    let pool = ctx.pool.clone();
+    let claiming =
+        tokio::spawn(async move { notifications::claim(&pool, saga, id, Utc::now()).await });
+    // Long enough for an unblocked claim to have finished many times over.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !claiming.is_finished(),
+        "the claim must wait for the saga row"
+    );
+    sweeper.commit().await.expect("commit");
+    let claimed = claiming.await.expect("claim task").expect("claim");
+    assert_eq!(claimed, Claim::SagaMovedOn);
+    assert_eq!(claim(&ctx.pool, saga).await, None);
+}
+
+/// A server that answers every request with HTTP 500, as SES does when it fails internally
+/// (possibly after accepting the message).
+async fn ses_failing_internally() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            [
+                ("content-type", "application/json"),
+                ("x-amzn-ErrorType", "InternalFailure"),
+            ],
+            r#"{"message":"internal failure"}"#,
+        )
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_server_error_from_ses_is_an_unknown_outcome_and_never_sends_twice(pool: PgPool) {
+    let (ctx, id, saga) = awaiting_confirmation(pool).await;
+    let failing = SendConfirmationFn::new(
+        ses_at(&ses_failing_internally().await).await,
+        DEFAULT_SENDER.to_owned(),
+    );
+    let cmd = send(id, saga);
+
+    let response = deliver(&ctx, &failing, &cmd).await;
+    assert!(!response.is_success(), "the record must be retried");
+    assert_eq!(
+        claim(&ctx.pool, saga).await,
+        Some(("SENDING".to_owned(), None)),
+        "the claim is kept: the email may have gone out"
+    );
+
+    redelivery_reports_the_unknown_email(&ctx, id, &cmd).await;
 }
 
 #[tokio::test]

@@ -4,16 +4,22 @@
 //! verification did not answer in time"). Each saga is handled in its own transaction with the
 //! saga's optimistic concurrency, so a reply arriving at the same moment wins or loses cleanly,
 //! and two sweepers running at once compensate a saga once.
+//!
+//! A saga in SENDING_CONFIRMATION whose email send-confirmation has already claimed is not
+//! compensated: the email may have gone out, so the booking goes ahead (COMPLETED, with
+//! ConfirmAppointment). The saga row stays locked from the read to the commit, and a claim
+//! checks the saga's step under that lock, so a claim and a compensation never both happen.
 
 use chrono::{DateTime, Utc};
-use domain::saga::{SagaDeadlines, SagaInput};
+use domain::saga::{SagaDeadlines, SagaInput, SagaStep};
 use messaging::saga::{advance_loaded, Reply};
 use messaging::{FunctionContext, HandlerError};
 
 /// Sagas handled per sweep; a longer backlog is taken by the next sweeps.
 pub const SWEEP_LIMIT: i64 = 500;
 
-/// Compensates the sagas due at `now`; returns how many were compensated.
+/// Moves on the sagas due at `now` (compensated, or gone ahead with a claimed email); returns
+/// how many.
 pub async fn sweep(
     ctx: &FunctionContext,
     deadlines: &SagaDeadlines,
@@ -24,18 +30,24 @@ pub async fn sweep(
     for candidate in due {
         let mut tx = ctx.pool.begin().await?;
         // Read again inside the transaction: a reply may have moved the saga since the query.
-        let Some(saga) = store::saga::load(&mut tx, candidate.saga_id).await? else {
+        let Some(saga) = store::saga::load_for_update(&mut tx, candidate.saga_id).await? else {
             continue;
         };
         let Some(deadline) = saga.deadline.filter(|d| *d <= now) else {
             continue;
         };
         let (saga_id, appointment_id) = (saga.saga_id, saga.appointment_id);
+        let email_claimed = saga.step == SagaStep::SendingConfirmation
+            && store::notifications::claimed(&mut tx, saga_id).await?;
+        let mut detail = format!("deadline {} passed", deadline.to_rfc3339());
+        if email_claimed {
+            detail.push_str(" with the confirmation email claimed (sent, or its outcome unknown)");
+        }
         let reply = Reply {
             saga_id,
             appointment_id,
-            input: SagaInput::DeadlinePassed,
-            detail: Some(format!("deadline {} passed", deadline.to_rfc3339())),
+            input: SagaInput::DeadlinePassed { email_claimed },
+            detail: Some(detail),
         };
         // Boxed: the orchestrator's future is deep, and the sweeper nests it in a loop.
         match Box::pin(advance_loaded(

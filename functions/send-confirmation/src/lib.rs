@@ -13,13 +13,18 @@
 //!
 //! 1. The appointment is loaded `FOR SHARE`, so a concurrent cancellation waits until we are done.
 //!    A cancelled appointment gets no email and no event; an unknown one is a permanent error.
-//! 2. Claim the saga (`INSERT … ON CONFLICT DO NOTHING`, committed at once).
+//! 2. Claim the saga (`INSERT … ON CONFLICT DO NOTHING`, committed at once), only while the saga
+//!    still goes ahead (SENDING_CONFIRMATION, or COMPLETED), checked in the same statement under
+//!    a lock on the saga row. A saga the sweeper compensated (COMPENSATING: its CancelAppointment
+//!    may not have reached the appointment yet) gets no claim, no email and no event; the
+//!    sweeper in turn lets a saga whose email is claimed go ahead instead of compensating it.
 //! 3. Won the claim: call SendEmail once (the SDK's own retries are off: a retried request could
 //!    deliver twice). Success: record SENT and the message id at once, and emit ConfirmationSent.
-//!    Failure where the email surely did not go out (SES answered with an error, or the request
-//!    failed before or while connecting): release the claim, so a retry sends. Failure with an
-//!    unknown outcome (timeout, a connection lost mid-request, an unreadable response): keep the
-//!    claim, as the email may have gone out, and report a transient failure.
+//!    Failure where the email surely did not go out (SES refused it with a 4xx answer, or the
+//!    request failed before or while connecting): release the claim, so a retry sends. Failure
+//!    with an unknown outcome (a 5xx answer: SES may have accepted the message before failing;
+//!    a timeout, a connection lost mid-request, an unreadable response): keep the claim, as the
+//!    email may have gone out, and report a transient failure.
 //! 4. The claim was taken: send nothing. Emit ConfirmationSent with the stored message id, or with
 //!    `"unknown"` when the earlier attempt never recorded one (it died or timed out during the
 //!    SES call, or is still in it), and mark the claim SENT.
@@ -136,11 +141,22 @@ fn message(email: Email) -> Result<Message, HandlerError> {
 /// report. SES's own error messages can quote addresses (PHI): only its error code is kept.
 fn failure(e: &SdkError<SendEmailError>) -> (bool, HandlerError) {
     match e {
+        // A server error may come after SES accepted the message: the outcome is unknown.
+        SdkError::ServiceError(service) if service.raw().status().is_server_error() => {
+            let code = service.err().code().unwrap_or("unknown error");
+            let status = service.raw().status().as_u16();
+            (
+                false,
+                HandlerError::Transient(format!(
+                    "SES answered {status} ({code}): outcome unknown, the email may have been sent"
+                )),
+            )
+        }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("unknown error");
             let reason = format!("SES refused the confirmation email: {code}");
             // Content, recipient or sender set-up that no retry of the same command can fix;
-            // everything else (throttling, quota, paused sending, SES faults) may pass later.
+            // everything else (throttling, quota, paused sending) may pass later.
             let permanent = matches!(
                 service.err(),
                 SendEmailError::BadRequestException(_)
@@ -278,6 +294,10 @@ impl KafkaFunction for SendConfirmationFn {
             Claim::Won => {
                 self.send(ctx, saga_id, &confirmation.patient_email, message)
                     .await?
+            }
+            Claim::SagaMovedOn => {
+                tracing::info!(%appointment_id, %saga_id, "the saga no longer goes ahead (compensated): no confirmation email");
+                return Ok(());
             }
             Claim::Taken { message_id } => {
                 if message_id.is_none() {

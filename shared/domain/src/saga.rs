@@ -4,7 +4,10 @@
 //! AppointmentCreated → INSURANCE_VERIFICATION (send VerifyInsurance) → InsuranceVerified →
 //! SENDING_CONFIRMATION (send SendConfirmation) → ConfirmationSent → COMPLETED (send
 //! ConfirmAppointment). InsuranceFailed or a passed deadline → COMPENSATING (send
-//! CancelAppointment with the reason) → AppointmentCancelled → CANCELLED. A reply that does not
+//! CancelAppointment with the reason) → AppointmentCancelled → CANCELLED; except that a
+//! confirmation email already claimed when its deadline passes (sent, or its outcome unknown)
+//! lets the booking go ahead: compensating then would cancel an appointment the patient may
+//! have been told is booked. A reply that does not
 //! fit the current step (a duplicate, a late one) is `Ignored` and only noted on the timeline.
 
 use crate::values::CancelReason;
@@ -98,10 +101,17 @@ impl SagaDeadlines {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SagaInput {
     InsuranceVerified,
-    InsuranceFailed { reason: String },
+    InsuranceFailed {
+        reason: String,
+    },
     ConfirmationSent,
     AppointmentCancelled,
-    DeadlinePassed,
+    /// The sweeper found the step past its deadline. `email_claimed`: an attempt had already
+    /// claimed the booking's confirmation email (send-confirmation's claim), so the email may
+    /// have gone out.
+    DeadlinePassed {
+        email_claimed: bool,
+    },
 }
 
 impl SagaInput {
@@ -111,7 +121,7 @@ impl SagaInput {
             SagaInput::InsuranceFailed { .. } => "InsuranceFailed",
             SagaInput::ConfirmationSent => "ConfirmationSent",
             SagaInput::AppointmentCancelled => "AppointmentCancelled",
-            SagaInput::DeadlinePassed => "DeadlinePassed",
+            SagaInput::DeadlinePassed { .. } => "DeadlinePassed",
         }
     }
 }
@@ -205,13 +215,24 @@ impl Saga {
             (S::SendingConfirmation, I::ConfirmationSent) => {
                 (S::Completed, vec![SagaAction::ConfirmAppointment])
             }
-            (S::InsuranceVerification, I::DeadlinePassed) => (
+            (S::InsuranceVerification, I::DeadlinePassed { .. }) => (
                 S::Compensating,
                 vec![compensation(
                     "Insurance verification did not answer in time".to_owned(),
                 )],
             ),
-            (S::SendingConfirmation, I::DeadlinePassed) => (
+            (
+                S::SendingConfirmation,
+                I::DeadlinePassed {
+                    email_claimed: true,
+                },
+            ) => (S::Completed, vec![SagaAction::ConfirmAppointment]),
+            (
+                S::SendingConfirmation,
+                I::DeadlinePassed {
+                    email_claimed: false,
+                },
+            ) => (
                 S::Compensating,
                 vec![compensation(
                     "Confirmation email could not be sent in time".to_owned(),
@@ -333,14 +354,30 @@ mod tests {
 
     #[test]
     fn passed_deadlines_compensate_pending_steps() {
+        let unclaimed = I::DeadlinePassed {
+            email_claimed: false,
+        };
         for step in [S::InsuranceVerification, S::SendingConfirmation] {
-            let outcome =
-                saga_in(step).advance(&I::DeadlinePassed, now(), &SagaDeadlines::default());
+            let outcome = saga_in(step).advance(&unclaimed, now(), &SagaDeadlines::default());
             assert!(
                 cancel_reason(&outcome).is_some(),
                 "{step} past its deadline must be compensated"
             );
         }
+    }
+
+    /// Once the email is claimed the patient may have been told "booked": no cancellation.
+    #[test]
+    fn a_deadline_passing_after_the_email_was_claimed_confirms_the_booking() {
+        let claimed = I::DeadlinePassed {
+            email_claimed: true,
+        };
+        let outcome =
+            saga_in(S::SendingConfirmation).advance(&claimed, now(), &SagaDeadlines::default());
+        assert!(
+            matches!(&outcome, SagaOutcome::Advanced { saga: Saga { step: S::Completed, deadline: None, .. }, actions } if *actions == [SagaAction::ConfirmAppointment]),
+            "{outcome:?}"
+        );
     }
 
     #[test]
@@ -367,14 +404,19 @@ mod tests {
             I::InsuranceFailed { reason: "x".into() },
             I::ConfirmationSent,
             I::AppointmentCancelled,
-            I::DeadlinePassed,
+            I::DeadlinePassed {
+                email_claimed: false,
+            },
+            I::DeadlinePassed {
+                email_claimed: true,
+            },
         ];
         let fits = |step: S, input: &I| match (step, input) {
             (
                 S::InsuranceVerification,
-                I::InsuranceVerified | I::InsuranceFailed { .. } | I::DeadlinePassed,
+                I::InsuranceVerified | I::InsuranceFailed { .. } | I::DeadlinePassed { .. },
             ) => true,
-            (S::SendingConfirmation, I::ConfirmationSent | I::DeadlinePassed) => true,
+            (S::SendingConfirmation, I::ConfirmationSent | I::DeadlinePassed { .. }) => true,
             (step, I::AppointmentCancelled) => !step.is_terminal(),
             _ => false,
         };

@@ -103,9 +103,20 @@ pub enum Claim {
     /// An earlier attempt holds it; the provider's id for its email, when recorded (None: still
     /// SENDING, or SENT with an unknown outcome).
     Taken { message_id: Option<String> },
+    /// Nobody holds it and the booking no longer goes ahead: the saga was compensated (or is
+    /// missing), so no email may go out.
+    SagaMovedOn,
 }
 
-/// Claims the saga's confirmation email (committed at once).
+/// The saga steps in which a confirmation email may be claimed: the one that sends it, and
+/// COMPLETED, which the sweeper reaches from it when a claim was held at the deadline (a claim
+/// released after that, its email surely not sent, may then be taken again).
+const CLAIMABLE_STEPS: &str = "'SENDING_CONFIRMATION', 'COMPLETED'";
+
+/// Claims the saga's confirmation email (committed at once). The claim is inserted only while
+/// the saga is in a claimable step, checked in the same statement under a share lock on the
+/// saga row: a sweeper holding that row (see [`crate::saga::load_for_update`]) makes the claim
+/// wait for its decision and then see it.
 pub async fn claim(
     pool: &PgPool,
     saga_id: SagaId,
@@ -113,10 +124,13 @@ pub async fn claim(
     now: DateTime<Utc>,
 ) -> Result<Claim, StoreError> {
     loop {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query(&format!(
             "INSERT INTO confirmation_emails (saga_id, appointment_id, status, claimed_at)
-             VALUES ($1, $2, 'SENDING', $3) ON CONFLICT (saga_id) DO NOTHING",
-        )
+             SELECT $1, $2, 'SENDING', $3 FROM saga_state
+             WHERE saga_id = $1 AND step IN ({CLAIMABLE_STEPS})
+             FOR SHARE
+             ON CONFLICT (saga_id) DO NOTHING"
+        ))
         .bind(saga_id.0)
         .bind(appointment_id.0)
         .bind(now)
@@ -134,9 +148,28 @@ pub async fn claim(
         if let Some(message_id) = existing {
             return Ok(Claim::Taken { message_id });
         }
-        // The holder released it between our two statements (its email surely did not go
-        // out): claim again. Each pass needs another attempt's fresh claim and release.
+        let claimable: bool = sqlx::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM saga_state WHERE saga_id = $1 AND step IN ({CLAIMABLE_STEPS}))"
+        ))
+        .bind(saga_id.0)
+        .fetch_one(pool)
+        .await?;
+        if !claimable {
+            return Ok(Claim::SagaMovedOn);
+        }
+        // The holder released it between our statements (its email surely did not go out):
+        // claim again. Each pass needs another attempt's fresh claim and release.
     }
+}
+
+/// Whether the saga's confirmation email is claimed (sending, sent, or its outcome unknown).
+pub async fn claimed(db: &mut PgConnection, saga_id: SagaId) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM confirmation_emails WHERE saga_id = $1)")
+            .bind(saga_id.0)
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 /// Records that the saga's email went out (committed at once), with the provider's message id

@@ -36,8 +36,26 @@ impl TryFrom<Row> for Saga {
 const COLUMNS: &str = "saga_id, appointment_id, step, version, deadline";
 
 pub async fn load(db: &mut PgConnection, saga_id: SagaId) -> Result<Option<Saga>, StoreError> {
+    fetch(db, saga_id, "").await
+}
+
+/// [`load`], with the row locked for the rest of the transaction: the sweeper holds it while it
+/// decides, so a confirmation-email claim (which locks the row to check the step) either comes
+/// before the decision and is seen by it, or after it and finds the saga moved on.
+pub async fn load_for_update(
+    db: &mut PgConnection,
+    saga_id: SagaId,
+) -> Result<Option<Saga>, StoreError> {
+    fetch(db, saga_id, " FOR UPDATE").await
+}
+
+async fn fetch(
+    db: &mut PgConnection,
+    saga_id: SagaId,
+    lock: &str,
+) -> Result<Option<Saga>, StoreError> {
     sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM saga_state WHERE saga_id = $1"
+        "SELECT {COLUMNS} FROM saga_state WHERE saga_id = $1{lock}"
     ))
     .bind(saga_id.0)
     .fetch_optional(db)
