@@ -297,11 +297,17 @@ async fn unknown_clinic_patient_or_provider_is_refused(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "store::MIGRATOR")]
-async fn past_times_and_times_outside_opening_hours_are_422(pool: PgPool) {
+async fn past_far_future_and_out_of_hours_times_are_422(pool: PgPool) {
     let api = test_api(pool).await;
     let monday = next(Weekday::Mon);
     let cases = [
         ("2020-01-06T10:00".to_owned(), "past"),
+        // Far future: just beyond the two-year horizon, and the last year the field accepts.
+        (
+            local(monday + chrono::Days::new(2 * 366 + 7), "10:00"),
+            "two years",
+        ),
+        ("9999-12-31T10:00".to_owned(), "two years"),
         (local(monday, "07:30"), "opening hours"),
         // A 45-minute contact lens fitting at 17:30 would end after the 18:00 close.
         (local(monday, "17:30"), "opening hours"),

@@ -98,6 +98,8 @@ async fn availability_validates_its_parameters(pool: PgPool) {
     for (uri, field) in [
         (base.clone(), "date"),
         (format!("{base}?date=tomorrow"), "date"),
+        (format!("{base}?date=-262144-01-01"), "date"),
+        (format!("{base}?date=%2B262143-12-31"), "date"),
         (format!("{base}?date=2030-01-07&type=LASIK"), "type"),
         (format!("{base}?date=2030-01-07&color=blue"), "color"),
         (
@@ -267,14 +269,28 @@ async fn listing_rejects_bad_parameters_by_name(pool: PgPool) {
         ("size=0", "size"),
         ("size=101", "size"),
         ("page=-1", "page"),
+        ("page=1001", "page"),
         ("status=DONE", "status"),
         ("clinicId=x", "clinicId"),
         ("from=yesterday", "from"),
+        // Dates chrono reads but that lie outside the documented years (1900-9999).
+        ("from=-5000-01-01", "from"),
+        ("from=1899-12-31T23:59:59Z", "from"),
+        ("to=%2B262142-12-31T23:59:59Z", "to"),
+        ("to=10000-01-01", "to"),
         ("sort=name", "sort"),
     ] {
         let reply = api.get(&format!("/api/v1/appointments?{query}")).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(reply.error_fields(), [field], "{query}: {:?}", reply.body);
+    }
+    // The bounds themselves are served.
+    for query in [
+        "page=1000&size=100",
+        "from=1900-01-01&to=9999-12-31T23:59:59Z",
+    ] {
+        let reply = api.get(&format!("/api/v1/appointments?{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {:?}", reply.body);
     }
     let reply = api
         .get(&format!("/api/v1/appointments/{}", AppointmentId::new()))

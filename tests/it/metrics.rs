@@ -337,6 +337,19 @@ async fn metrics_parameters_are_checked_and_errors_name_them(pool: PgPool) {
     for (query, status, field) in [
         ("clinicId=nope", StatusCode::BAD_REQUEST, "clinicId"),
         ("from=yesterday", StatusCode::BAD_REQUEST, "from"),
+        // Dates chrono reads but that lie outside the documented years (1900-9999); the first
+        // used to overflow the default `from` (to − 24 h) and panic the handler.
+        ("to=-262143-01-01", StatusCode::BAD_REQUEST, "to"),
+        (
+            "from=-262143-01-01T00:00:00Z&to=-262143-01-02T00:00:00Z",
+            StatusCode::BAD_REQUEST,
+            "from",
+        ),
+        (
+            "to=%2B262142-12-31T23:59:59Z",
+            StatusCode::BAD_REQUEST,
+            "to",
+        ),
         (
             "from=2026-11-30T10:00:00Z&to=2026-11-30T09:00:00Z",
             StatusCode::BAD_REQUEST,

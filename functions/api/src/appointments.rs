@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::clinic::SlotError;
 use domain::values::Notes;
@@ -147,6 +147,9 @@ impl From<BookingError> for ApiError {
                 field: "dateTime",
                 detail: match rule {
                     SlotError::InPast => "The appointment time is in the past.".to_owned(),
+                    SlotError::TooFarAhead => {
+                        "The appointment time is more than two years ahead.".to_owned()
+                    }
                     other => format!("Outside opening hours: {other}."),
                 },
             },
@@ -328,12 +331,15 @@ async fn saga_view(state: &AppState, saga_id: SagaId) -> Result<Option<SagaView>
 
 /// Largest page a caller may ask for.
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// The last page a list serves (at most 100,100 rows skipped, a bounded OFFSET); further back,
+/// narrow the list with `from`/`to`, `status` or `clinicId`.
+pub const MAX_PAGE: i64 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// 0-based page number (default 0).
+    /// 0-based page number, 0..=1000 (default 0).
     pub page: Option<String>,
     /// Page size, 1..=100 (default 20).
     pub size: Option<String>,
@@ -341,20 +347,41 @@ pub struct ListParams {
     pub clinic_id: Option<String>,
     /// Only this status.
     pub status: Option<String>,
-    /// Appointments starting at or after: RFC 3339, or a date (UTC midnight).
+    /// Appointments starting at or after: RFC 3339, or a date (UTC midnight); years 1900-9999.
     pub from: Option<String>,
-    /// Appointments starting before: RFC 3339, or a date (UTC midnight).
+    /// Appointments starting before: RFC 3339, or a date (UTC midnight); years 1900-9999.
     pub to: Option<String>,
 }
 
-pub(crate) fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(value)
+/// The dates a query parameter may name: years 1900 through 9999. Wider than any appointment
+/// or metric the product holds, and narrow enough that every computation on it (a day back, an
+/// hour up) stays inside chrono's and PostgreSQL's ranges, which a date like `-262143-01-01`
+/// (valid RFC 3339 to chrono) does not.
+pub(crate) const QUERY_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// A date-time query parameter: RFC 3339, or a date (UTC midnight), inside [`QUERY_YEARS`];
+/// anything else is a field error.
+pub(crate) fn instant_field(
+    value: Option<&str>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let v = value?;
+    DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
         .ok()
         .or_else(|| {
-            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .ok()
                 .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+        .filter(|t| QUERY_YEARS.contains(&t.year()))
+        .or_else(|| {
+            errors.push(FieldError::new(
+                field,
+                "must be RFC 3339 or YYYY-MM-DD, in the years 1900 to 9999",
+            ));
+            None
         })
 }
 
@@ -375,7 +402,7 @@ impl ListParams {
                     }
                 },
             };
-        let page = number(&self.page, "page", 0, 1_000_000, 0);
+        let page = number(&self.page, "page", 0, MAX_PAGE, 0);
         let size = number(&self.size, "size", 1, MAX_PAGE_SIZE, 20);
         let clinic_id =
             uuid_field(self.clinic_id.as_deref(), "clinicId", &mut errors).map(ClinicId);
@@ -384,16 +411,8 @@ impl ListParams {
                 .map_err(|e| errors.push(FieldError::new("status", e.to_string())))
                 .ok()
         });
-        let mut instant = |value: &Option<String>, field: &str| {
-            value.as_deref().and_then(|v| {
-                parse_instant(v).or_else(|| {
-                    errors.push(FieldError::new(field, "must be RFC 3339 or YYYY-MM-DD"));
-                    None
-                })
-            })
-        };
-        let from = instant(&self.from, "from");
-        let to = instant(&self.to, "to");
+        let from = instant_field(self.from.as_deref(), "from", &mut errors);
+        let to = instant_field(self.to.as_deref(), "to", &mut errors);
         if errors.is_empty() {
             let clinics = match clinic_id {
                 Some(clinic) => {

@@ -1,13 +1,13 @@
 //! Clinic routes: the clinic list (hours, providers) and free slots per provider for a day.
 
-use crate::appointments::path_uuid;
+use crate::appointments::{path_uuid, QUERY_YEARS};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use domain::{AppointmentType, ClinicId};
 use serde::{Deserialize, Serialize};
 use store::catalog::{self, Clinic};
@@ -104,7 +104,7 @@ pub async fn list_clinics(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityParams {
-    /// The clinic-local day, YYYY-MM-DD. Required.
+    /// The clinic-local day, YYYY-MM-DD (years 1900-9999). Required.
     pub date: Option<String>,
     /// Exam type, which sets the slot length (default ROUTINE).
     #[serde(rename = "type")]
@@ -165,7 +165,11 @@ pub async fn availability(
     let date = match params.date.as_deref() {
         None => return Err(ApiError::invalid("date", "is required")),
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| ApiError::invalid("date", "must be YYYY-MM-DD"))?,
+            .ok()
+            .filter(|d| QUERY_YEARS.contains(&d.year()))
+            .ok_or_else(|| {
+                ApiError::invalid("date", "must be YYYY-MM-DD, in the years 1900 to 9999")
+            })?,
     };
     let kind = match params.kind.as_deref() {
         None => AppointmentType::Routine,

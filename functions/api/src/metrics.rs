@@ -8,10 +8,10 @@
 //! filling. `localHour` is the hour's start on the clinic's wall clock and is only given for
 //! one clinic (clinics in other zones do not share local hours).
 
-use crate::appointments::{parse_instant, uuid_field};
+use crate::appointments::{instant_field, uuid_field};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -34,9 +34,9 @@ pub const MAX_RANGE: Duration = Duration::days(31);
 pub struct MetricsParams {
     /// Only this clinic (UUID); default: every clinic of the agent.
     pub clinic_id: Option<String>,
-    /// Start of the range (RFC 3339 or YYYY-MM-DD, UTC); rounded down to the hour. Default: `to` − 24 h.
+    /// Start of the range (RFC 3339 or YYYY-MM-DD, UTC; years 1900-9999); rounded down to the hour. Default: `to` − 24 h.
     pub from: Option<String>,
-    /// End of the range, exclusive (RFC 3339 or YYYY-MM-DD, UTC); rounded up to the hour. Default: now.
+    /// End of the range, exclusive (RFC 3339 or YYYY-MM-DD, UTC; years 1900-9999); rounded up to the hour. Default: now.
     pub to: Option<String>,
 }
 
@@ -60,16 +60,8 @@ impl MetricsParams {
     fn validate(&self, now: DateTime<Utc>) -> Result<Range, ApiError> {
         let mut errors = Vec::new();
         let clinic = uuid_field(self.clinic_id.as_deref(), "clinicId", &mut errors).map(ClinicId);
-        let mut instant = |value: &Option<String>, field: &str| {
-            value.as_deref().and_then(|v| {
-                parse_instant(v).or_else(|| {
-                    errors.push(FieldError::new(field, "must be RFC 3339 or YYYY-MM-DD"));
-                    None
-                })
-            })
-        };
-        let from = instant(&self.from, "from");
-        let to = instant(&self.to, "to");
+        let from = instant_field(self.from.as_deref(), "from", &mut errors);
+        let to = instant_field(self.to.as_deref(), "to", &mut errors);
         if !errors.is_empty() {
             return Err(ApiError::Invalid(errors));
         }

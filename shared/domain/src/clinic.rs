@@ -19,11 +19,18 @@ pub struct OpeningHours {
 pub enum SlotError {
     #[error("the appointment time is in the past")]
     InPast,
+    #[error("the appointment time is more than two years ahead")]
+    TooFarAhead,
     #[error("the clinic is closed on {0}")]
     ClosedThatDay(Weekday),
     #[error("the appointment must start at or after {opens} and end by {closes} (clinic time)")]
     OutsideOpeningHours { opens: NaiveTime, closes: NaiveTime },
 }
+
+/// How far ahead an exam may be booked. Decision: two years, which covers a yearly recall
+/// booked well in advance; it also keeps every computation on a start time (its end, its local
+/// day) far inside chrono's range, whatever date a caller sends.
+pub const BOOKING_HORIZON: Duration = Duration::days(731);
 
 /// Time zone plus opening hours: everything needed to judge a slot without I/O.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +44,8 @@ impl ClinicCalendar {
         self.hours.iter().find(|h| h.weekday == day)
     }
 
-    /// Checks that an exam of `kind` starting at `start` lies in the future and inside one
-    /// day's opening hours (it must end by closing time).
+    /// Checks that an exam of `kind` starting at `start` lies in the future, within
+    /// [`BOOKING_HORIZON`], and inside one day's opening hours (it must end by closing time).
     pub fn check_slot(
         &self,
         start: DateTime<Utc>,
@@ -47,6 +54,9 @@ impl ClinicCalendar {
     ) -> Result<(), SlotError> {
         if start <= now {
             return Err(SlotError::InPast);
+        }
+        if start - now > BOOKING_HORIZON {
+            return Err(SlotError::TooFarAhead);
         }
         let local_start = start.with_timezone(&self.time_zone);
         let day = local_start.weekday();
@@ -121,8 +131,9 @@ mod tests {
         crate::values::parse_start_time(s, Los_Angeles).expect("test time")
     }
 
-    fn long_ago() -> DateTime<Utc> {
-        DateTime::<Utc>::UNIX_EPOCH
+    /// A "now" before every slot these tests judge, and within the booking horizon of them.
+    fn early_november() -> DateTime<Utc> {
+        la("2026-11-01T00:00")
     }
 
     #[test]
@@ -132,7 +143,7 @@ mod tests {
             weekday_calendar().check_slot(
                 la("2026-11-23T09:00"),
                 AppointmentType::Routine,
-                long_ago()
+                early_november()
             ),
             Ok(())
         );
@@ -140,7 +151,7 @@ mod tests {
             weekday_calendar().check_slot(
                 la("2026-11-23T16:30"),
                 AppointmentType::Routine,
-                long_ago()
+                early_november()
             ),
             Ok(())
         );
@@ -151,13 +162,13 @@ mod tests {
         let err = weekday_calendar().check_slot(
             la("2026-11-23T16:30"),
             AppointmentType::ContactLens,
-            long_ago(),
+            early_november(),
         );
         assert!(matches!(err, Err(SlotError::OutsideOpeningHours { .. })));
         let err = weekday_calendar().check_slot(
             la("2026-11-23T08:59"),
             AppointmentType::FollowUp,
-            long_ago(),
+            early_november(),
         );
         assert!(matches!(err, Err(SlotError::OutsideOpeningHours { .. })));
     }
@@ -166,7 +177,11 @@ mod tests {
     fn closed_days_and_past_times_are_refused() {
         let cal = weekday_calendar();
         assert_eq!(
-            cal.check_slot(la("2026-11-22T10:00"), AppointmentType::Routine, long_ago()),
+            cal.check_slot(
+                la("2026-11-22T10:00"),
+                AppointmentType::Routine,
+                early_november()
+            ),
             Err(SlotError::ClosedThatDay(Weekday::Sun))
         );
         let now = la("2026-11-23T10:00");
@@ -181,13 +196,34 @@ mod tests {
     }
 
     #[test]
+    fn starts_beyond_the_booking_horizon_are_refused_even_at_chronos_limit() {
+        let cal = weekday_calendar();
+        let now = la("2026-11-23T10:00");
+        // Monday 2028-11-20 is within two years; Monday 2028-11-27 is not.
+        assert_eq!(
+            cal.check_slot(la("2028-11-20T10:00"), AppointmentType::Routine, now),
+            Ok(())
+        );
+        assert_eq!(
+            cal.check_slot(la("2028-11-27T10:00"), AppointmentType::Routine, now),
+            Err(SlotError::TooFarAhead)
+        );
+        // The last minute chrono can hold: refused, where adding the exam's length would panic.
+        let last = DateTime::<Utc>::MAX_UTC - Duration::seconds(59);
+        assert_eq!(
+            cal.check_slot(last, AppointmentType::Routine, now),
+            Err(SlotError::TooFarAhead)
+        );
+    }
+
+    #[test]
     fn candidate_starts_fill_the_day_on_the_grid() {
         let cal = weekday_calendar();
         let starts = cal.candidate_starts(
             NaiveDate::from_ymd_opt(2026, 11, 23).expect("date"),
             AppointmentType::Routine,
             30,
-            long_ago(),
+            early_november(),
         );
         // 09:00 .. 16:30 every 30 minutes.
         assert_eq!(starts.len(), 16);
@@ -197,7 +233,7 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 11, 22).expect("date"),
             AppointmentType::Routine,
             30,
-            long_ago(),
+            early_november(),
         );
         assert!(sunday.is_empty());
     }
