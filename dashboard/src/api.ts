@@ -157,9 +157,15 @@ export interface ApiClient {
 
 /** A client for `baseUrl` (empty: same origin) that sends `token()` as the bearer token and
  * calls `onUnauthorized` on a 401, so an expired session goes back to sign-in. */
-export function apiClient(baseUrl: string, token: () => string | null, onUnauthorized: () => void): ApiClient {
+/** `extraHeaders` go on every request (the local sign-in's `X-Clinic-Local`, see local/src/guard.rs). */
+export function apiClient(
+  baseUrl: string,
+  token: () => string | null,
+  onUnauthorized: () => void,
+  extraHeaders: Record<string, string> = {},
+): ApiClient {
   async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: "application/json" };
+    const headers: Record<string, string> = { ...extraHeaders, accept: "application/json" };
     const bearer = token();
     if (bearer) headers.authorization = `Bearer ${bearer}`;
     if (body !== undefined) headers["content-type"] = "application/json";

@@ -82,7 +82,11 @@ type SignInProps = { config: RuntimeConfig; onSignedIn: (session: Session) => vo
 
 /** The local stack's sign-in: pick one of the demo agents; the stack issues their token. */
 function LocalSignIn({ config, onSignedIn }: SignInProps) {
-  const anonymous = useMemo(() => apiClient(config.apiBaseUrl, () => null, () => {}), [config.apiBaseUrl]);
+  // The local stack's guard refuses a sign-in without this header (no other site can send it).
+  const anonymous = useMemo(
+    () => apiClient(config.apiBaseUrl, () => null, () => {}, { "x-clinic-local": "1" }),
+    [config.apiBaseUrl],
+  );
   const agents = useQuery({ queryKey: ["local-agents"], queryFn: () => anonymous.get<Agent[]>("/_local/auth/agents") });
   const [error, setError] = useState<unknown>(null);
   const signIn = async (agent: Agent) => {

@@ -699,13 +699,16 @@ async fn metrics_without_a_clinic_count_the_agents_clinics_only(pool: PgPool) {
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn the_local_sign_in_issues_tokens_the_api_accepts(pool: PgPool) {
     let api = test_api(pool).await;
-    let sign_in = local::auth::router(api.issuer.clone());
+    let sign_in = local::guard::guarded(local::auth::router(api.issuer.clone()));
     let request = |uri: &str, body: Option<Value>| {
-        let builder = axum::http::Request::builder().uri(uri);
+        let builder = axum::http::Request::builder()
+            .uri(uri)
+            .header("host", "127.0.0.1:8080");
         match body {
             Some(b) => builder
                 .method(Method::POST)
                 .header("content-type", "application/json")
+                .header(local::guard::LOCAL_HEADER, "1")
                 .body(axum::body::Body::from(b.to_string())),
             None => builder.body(axum::body::Body::empty()),
         }
@@ -748,4 +751,54 @@ async fn the_local_sign_in_issues_tokens_the_api_accepts(pool: PgPool) {
         .await
         .expect("response");
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+/// What another web page can send to the local sign-in: a cross-site form post (no custom
+/// header can ride on it), or a fetch through a name of its own rebound to 127.0.0.1 (its Host).
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_local_sign_in_refuses_cross_site_posts_and_foreign_hosts(pool: PgPool) {
+    use tower::ServiceExt;
+    let api = test_api(pool).await;
+    let sign_in = local::guard::guarded(local::auth::router(api.issuer.clone()));
+    let form_post = axum::http::Request::post("/token")
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("agentId=supervisor-sam"))
+        .expect("request");
+    let rebound = axum::http::Request::post("/token")
+        .header("host", "evil.example:8080")
+        .header("content-type", "application/json")
+        .header(local::guard::LOCAL_HEADER, "1")
+        .body(axum::body::Body::from(
+            json!({"agentId": "supervisor-sam"}).to_string(),
+        ))
+        .expect("request");
+    let rebound_read = axum::http::Request::get("/agents")
+        .header("host", "evil.example:8080")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    for (what, request, field) in [
+        ("a cross-site form post", form_post, "X-Clinic-Local"),
+        ("a rebound Host", rebound, "Host"),
+        ("a read through a rebound Host", rebound_read, "Host"),
+    ] {
+        let response = sign_in.clone().oneshot(request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{what}"
+        );
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        let problem: Value = serde_json::from_slice(&body).expect("problem");
+        assert_eq!(problem["errors"][0]["field"], field, "{what}: {problem}");
+        assert!(
+            !body.windows(6).any(|w| w == b"eyJhbG"),
+            "{what}: no token in the refusal"
+        );
+    }
 }

@@ -1,11 +1,12 @@
 //! The local stack's building blocks, shared by the `clinic-local` command and the tests:
 //! supervising tansu and moto, preparing the database, the pipeline of functions, the local
-//! identity provider, projection rebuilds and serving the dashboard.
+//! identity provider and the guard on its routes, projection rebuilds and serving the dashboard.
 
 pub mod auth;
 pub mod aws_init;
 pub mod dashboard;
 pub mod functions;
+pub mod guard;
 pub mod moto;
 pub mod process;
 pub mod rebuild;

@@ -208,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
                 );
                 let response = client
                     .post(&url)
+                    .header(local::guard::LOCAL_HEADER, "1")
                     .send()
                     .await
                     .with_context(|| format!("is the stack running? POST {url}"))?;
@@ -314,7 +315,7 @@ async fn main() -> anyhow::Result<()> {
                 &data_dir.join("auth"),
             )?);
             step(&format!(
-                "sign-in: GET http://127.0.0.1:{port}/_local/auth/agents, POST http://127.0.0.1:{port}/_local/auth/token {{\"agentId\": ...}}"
+                "sign-in: GET http://127.0.0.1:{port}/_local/auth/agents, POST http://127.0.0.1:{port}/_local/auth/token {{\"agentId\": ...}} with the header X-Clinic-Local: 1"
             ));
             let pool_for_rebuild = pool.clone();
             let app = local::dashboard::with_dashboard(
@@ -324,12 +325,15 @@ async fn main() -> anyhow::Result<()> {
                     publisher: Some(publisher),
                     auth: std::sync::Arc::new(issuer.verifier()?),
                 })
-                .nest("/_local/auth", local::auth::router(issuer))
-                .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
-                .nest(
-                    "/_local/projections",
-                    local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
-                ),
+                .merge(local::guard::guarded(
+                    axum::Router::new()
+                        .nest("/_local/auth", local::auth::router(issuer))
+                        .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
+                        .nest(
+                            "/_local/projections",
+                            local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
+                        ),
+                )),
             );
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let listener = tokio::net::TcpListener::bind(addr)
