@@ -379,10 +379,19 @@ pub(crate) fn instant_field(
         .or_else(|| {
             errors.push(FieldError::new(
                 field,
-                "must be RFC 3339 or YYYY-MM-DD, in the years 1900 to 9999",
+                format!("must be RFC 3339 or YYYY-MM-DD, {}", in_query_years()),
             ));
             None
         })
+}
+
+/// How a field error names [`QUERY_YEARS`].
+pub(crate) fn in_query_years() -> String {
+    format!(
+        "in the years {} to {}",
+        QUERY_YEARS.start(),
+        QUERY_YEARS.end()
+    )
 }
 
 impl ListParams {

@@ -1,6 +1,6 @@
 //! Clinic routes: the clinic list (hours, providers) and free slots per provider for a day.
 
-use crate::appointments::{path_uuid, QUERY_YEARS};
+use crate::appointments::{in_query_years, path_uuid, QUERY_YEARS};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
 use crate::problem::{ApiError, Problem};
@@ -168,7 +168,7 @@ pub async fn availability(
             .ok()
             .filter(|d| QUERY_YEARS.contains(&d.year()))
             .ok_or_else(|| {
-                ApiError::invalid("date", "must be YYYY-MM-DD, in the years 1900 to 9999")
+                ApiError::invalid("date", format!("must be YYYY-MM-DD, {}", in_query_years()))
             })?,
     };
     let kind = match params.kind.as_deref() {

@@ -183,15 +183,24 @@ impl From<store::StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
+/// The problem document as an `application/problem+json` answer with its own `status`.
+impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let (status, problem) = self.problem();
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, problem) = self.problem();
+        let mut response = problem.into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

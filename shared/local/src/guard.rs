@@ -14,7 +14,7 @@
 
 use api::problem::{FieldError, Problem};
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -63,24 +63,15 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<(), (&'static str, &'st
 }
 
 fn refused(header_name: &str, message: &str) -> Response {
-    let problem = Problem {
+    Problem {
         kind: "/problems/forbidden".to_owned(),
         title: "Refused by the local stack's guard".to_owned(),
         status: StatusCode::FORBIDDEN.as_u16(),
         detail: format!("{header_name} {message}."),
         errors: vec![FieldError::new(header_name, message)],
         appointment_status: None,
-    };
-    let mut response = (
-        StatusCode::FORBIDDEN,
-        serde_json::to_vec(&problem).unwrap_or_default(),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    response
+    }
+    .into_response()
 }
 
 #[cfg(test)]
@@ -93,7 +84,7 @@ mod tests {
             .map(|(k, v)| {
                 (
                     header::HeaderName::from_static(k),
-                    HeaderValue::from_static(v),
+                    header::HeaderValue::from_static(v),
                 )
             })
             .collect()
