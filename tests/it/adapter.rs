@@ -292,17 +292,25 @@ impl messaging::KafkaFunction for SlowCall {
     const RECORD_TIME: std::time::Duration = std::time::Duration::from_millis(400);
     type Input = ScheduleAppointment;
 
-    async fn apply(
+    async fn effect(
         &self,
         _: &FunctionContext,
-        _: &mut sqlx::PgConnection,
-        input: ScheduleAppointment,
+        input: &ScheduleAppointment,
     ) -> Result<(), messaging::HandlerError> {
         self.started
             .lock()
             .expect("started")
             .push((input.event_id, tokio::time::Instant::now()));
         tokio::time::sleep(Self::TAKES).await;
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        _: &FunctionContext,
+        _: &mut sqlx::PgConnection,
+        _: ScheduleAppointment,
+    ) -> Result<(), messaging::HandlerError> {
         Ok(())
     }
 }

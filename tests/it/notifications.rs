@@ -277,6 +277,40 @@ async fn a_cancelled_appointment_gets_no_email(pool: PgPool) {
     delivery_sends_and_claims_nothing(&ctx, id, saga).await;
 }
 
+/// The claim itself checks the appointment: a cancellation that commits after the function read
+/// the appointment, but before the claim, still stops the email.
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_claim_after_a_cancellation_is_refused(pool: PgPool) {
+    let (ctx, id, saga) = awaiting_confirmation(pool).await;
+    let cancel = AppointmentCommand::Cancel {
+        reason: CancelReason::parse("Patient called to cancel").expect("reason"),
+    };
+    apply_commands(&ctx.pool, &ctx.registry, id, &[cancel]).await;
+
+    let claimed = notifications::claim(&ctx.pool, saga, id, Utc::now()).await;
+    assert_eq!(claimed.expect("claim"), Claim::BookingEnded);
+    assert_eq!(claim(&ctx.pool, saga).await, None);
+}
+
+/// No connection is held across the SES call and a record never needs two at once, so the
+/// function works on a pool of one connection (`DB_MAX_CONNECTIONS` 1 in the cloud).
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn one_connection_is_enough_to_send(pool: PgPool) {
+    let (ctx, id, saga) = awaiting_confirmation(pool.clone()).await;
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("pool");
+    let ctx = FunctionContext::new(one, ctx.registry.clone(), None);
+
+    let response = deliver(&ctx, &function().await, &send(id, saga)).await;
+    assert!(response.is_success(), "{response:?}");
+    assert_eq!(emails(id).await.len(), 1);
+    assert_eq!(confirmations(&ctx).await.len(), 1);
+}
+
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn ses_unreachable_releases_the_claim_and_the_retry_sends_once(pool: PgPool) {
     let (ctx, id, saga) = awaiting_confirmation(pool).await;
@@ -363,7 +397,7 @@ async fn a_claim_waits_for_the_sweepers_decision_and_then_sees_it(pool: PgPool) 
     );
     sweeper.commit().await.expect("commit");
     let claimed = claiming.await.expect("claim task").expect("claim");
-    assert_eq!(claimed, Claim::SagaMovedOn);
+    assert_eq!(claimed, Claim::BookingEnded);
     assert_eq!(claim(&ctx.pool, saga).await, None);
 }
 

@@ -5,29 +5,33 @@
 //! # Exactly one email per saga
 //!
 //! An email cannot be rolled back, so the database transaction alone cannot make sending
-//! idempotent. Before calling SES, an attempt claims the saga in `confirmation_emails` with its
-//! own, immediately committed statement (not in the adapter's transaction), so the claim
-//! survives a rollback or a crash; only the attempt that inserted the claim calls SES, and every
-//! later attempt (a redelivery, a duplicate command) re-emits ConfirmationSent from the claim
-//! instead of sending again. In detail, inside the adapter's transaction:
+//! idempotent. The email is made in the adapter's `effect` step, before the record's
+//! transaction and with no connection held across the SES call: an attempt claims the saga in
+//! `confirmation_emails` with its own, immediately committed statement, so the claim survives a
+//! rollback or a crash; only the attempt that inserted the claim calls SES, and every later
+//! attempt (a redelivery, a duplicate command) re-emits ConfirmationSent from the claim instead
+//! of sending again. In detail:
 //!
-//! 1. The appointment is loaded `FOR SHARE`, so a concurrent cancellation waits until we are done.
-//!    A cancelled appointment gets no email and no event; an unknown one is a permanent error.
-//! 2. Claim the saga (`INSERT … ON CONFLICT DO NOTHING`, committed at once), only while the saga
-//!    still goes ahead (SENDING_CONFIRMATION, or COMPLETED), checked in the same statement under
-//!    a lock on the saga row. A saga the sweeper compensated (COMPENSATING: its CancelAppointment
-//!    may not have reached the appointment yet) gets no claim, no email and no event; the
-//!    sweeper in turn lets a saga whose email is claimed go ahead instead of compensating it.
+//! 1. The appointment is read (its clinic, provider, patient). A cancelled appointment gets no
+//!    email and no event; an unknown one is a permanent error.
+//! 2. Claim the saga (`INSERT … ON CONFLICT DO NOTHING`, committed at once), only while the
+//!    booking still goes ahead: the saga in SENDING_CONFIRMATION (or COMPLETED) and the
+//!    appointment not cancelled, checked in the same statement under share locks on both rows.
+//!    The claim is the moment the email is decided: a cancellation or a sweeper's compensation
+//!    committed before it gets no email; one after it does not stop the email (the cancellation
+//!    still goes ahead, and the saga takes whichever reply comes first). The sweeper in turn
+//!    lets a saga whose email is claimed go ahead instead of compensating it.
 //! 3. Won the claim: call SendEmail once (the SDK's own retries are off: a retried request could
-//!    deliver twice). Success: record SENT and the message id at once, and emit ConfirmationSent.
-//!    Failure where the email surely did not go out (SES refused it with a 4xx answer, or the
-//!    request failed before or while connecting): release the claim, so a retry sends. Failure
-//!    with an unknown outcome (a 5xx answer: SES may have accepted the message before failing;
-//!    a timeout, a connection lost mid-request, an unreadable response): keep the claim, as the
-//!    email may have gone out, and report a transient failure.
-//! 4. The claim was taken: send nothing. Emit ConfirmationSent with the stored message id, or with
-//!    `"unknown"` when the earlier attempt never recorded one (it died or timed out during the
-//!    SES call, or is still in it), and mark the claim SENT.
+//!    deliver twice). Success: record SENT and the message id at once. Failure where the email
+//!    surely did not go out (SES refused it with a 4xx answer, or the request failed before or
+//!    while connecting): release the claim, so a retry sends. Failure with an unknown outcome
+//!    (a 5xx answer: SES may have accepted the message before failing; a timeout, a connection
+//!    lost mid-request, an unreadable response): keep the claim, as the email may have gone
+//!    out, and report a transient failure.
+//! 4. The claim was taken: send nothing; mark the claim SENT, keeping the message id an earlier
+//!    attempt recorded (none when it died or timed out during the SES call, or is still in it).
+//! 5. Then, in the record's transaction (`apply`): if the saga's claim is SENT, emit
+//!    ConfirmationSent with its message id, or `"unknown"` when none was recorded.
 //!
 //! The one ambiguous case, an attempt that ends during the SES call, therefore favours "never
 //! two emails" over "always one": the patient may get no email, the saga still moves on, and
@@ -261,21 +265,16 @@ pub async fn ensure_sender_identity(
 #[async_trait]
 impl KafkaFunction for SendConfirmationFn {
     const NAME: &'static str = "send-confirmation";
-    // The email: each record commits on its own, right after its SendEmail.
+    // The email, made in `effect` before the batch's transaction.
     const EXTERNAL_EFFECTS: bool = true;
     // With template.yaml's Timeout of 30 s: records start during the first 15 s of an
     // invocation, so the last one ends by the timeout even when SES takes its full 10 s.
     const RECORD_TIME: Duration = SES_TIMEOUT.saturating_add(DATABASE_TIME);
     type Input = SendConfirmation;
 
-    async fn apply(
-        &self,
-        ctx: &FunctionContext,
-        tx: &mut PgConnection,
-        cmd: Self::Input,
-    ) -> Result<(), HandlerError> {
+    async fn effect(&self, ctx: &FunctionContext, cmd: &Self::Input) -> Result<(), HandlerError> {
         let (appointment_id, saga_id) = (cmd.appointment_id, cmd.saga_id);
-        let confirmation = notifications::load_for_confirmation(tx, appointment_id)
+        let confirmation = notifications::load_for_confirmation(&ctx.pool, appointment_id)
             .await?
             .ok_or(HandlerError::Permanent("no such appointment".into()))?;
         if confirmation.saga_id != saga_id {
@@ -289,14 +288,14 @@ impl KafkaFunction for SendConfirmationFn {
         }
         let message = message(compose(appointment_id, &confirmation))?;
         let now = chrono::Utc::now();
-        let claim = notifications::claim(&ctx.pool, saga_id, appointment_id, now).await?;
-        let message_id = match claim {
+        let message_id = match notifications::claim(&ctx.pool, saga_id, appointment_id, now).await?
+        {
             Claim::Won => {
                 self.send(ctx, saga_id, &confirmation.patient_email, message)
                     .await?
             }
-            Claim::SagaMovedOn => {
-                tracing::info!(%appointment_id, %saga_id, "the saga no longer goes ahead (compensated): no confirmation email");
+            Claim::BookingEnded => {
+                tracing::info!(%appointment_id, %saga_id, "the booking no longer goes ahead (cancelled or compensated): no confirmation email");
                 return Ok(());
             }
             Claim::Taken { message_id } => {
@@ -305,15 +304,26 @@ impl KafkaFunction for SendConfirmationFn {
                 } else {
                     tracing::info!(%appointment_id, %saga_id, "confirmation email already sent; not sending again");
                 }
-                message_id
+                None
             }
         };
-        notifications::mark_sent(&ctx.pool, saga_id, message_id.as_deref(), now).await?;
+        Ok(notifications::mark_sent(&ctx.pool, saga_id, message_id.as_deref(), now).await?)
+    }
+
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        cmd: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let Some(message_id) = notifications::sent(tx, cmd.saga_id).await? else {
+            return Ok(());
+        };
         let event = ConfirmationSent {
             event_id: EventId::new(),
-            occurred_at: now,
-            appointment_id,
-            saga_id,
+            occurred_at: chrono::Utc::now(),
+            appointment_id: cmd.appointment_id,
+            saga_id: cmd.saga_id,
             message_id: message_id.unwrap_or_else(|| UNKNOWN_MESSAGE_ID.to_owned()),
         };
         let record = OutboxRecord::encode(&ctx.registry, &event, Some(cmd.event_id)).await?;

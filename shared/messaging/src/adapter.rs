@@ -4,7 +4,8 @@
 //! - records are taken per partition in offset order; base64 → Glue frame → typed record;
 //! - each record's effect, its outbox rows and the `processed_messages` marker commit in ONE
 //!   transaction (shared by the whole batch, see [`handle_batch`]); a redelivered record finds
-//!   its marker and is skipped;
+//!   its marker and is skipped; an effect outside the database (an email) is made before that
+//!   transaction, at most once by the function's own means ([`KafkaFunction::effect`]);
 //! - a record that can never succeed (undecodable, unknown schema version, impossible values)
 //!   is written to its dead-letter topic through the outbox, with the reason, at once, and the
 //!   batch moves on;
@@ -42,31 +43,28 @@ pub struct FunctionContext {
     /// outbox-relay sweeps whatever this misses. None: leave everything to the relay.
     pub publisher: Option<Publisher>,
     /// Records of functions with [`KafkaFunction::EXTERNAL_EFFECTS`] applied at the same time, over
-    /// every invocation sharing this pool: half its connections, as such a record may hold
-    /// two (its transaction and an immediate write beside it). In AWS one instance serves one
-    /// invocation; locally every in-process function and every partition's batch share the
-    /// pool, and without this bound concurrent batches could each hold one connection and
-    /// wait for a second that never comes, until their timeout.
+    /// every invocation sharing this context (in AWS one instance serves one invocation; locally
+    /// every partition's batch shares the context): at most [`EFFECTS_AT_ONCE`].
     record_slots: Arc<Semaphore>,
 }
 
 impl FunctionContext {
     pub fn new(pool: PgPool, registry: SchemaRegistry, publisher: Option<Publisher>) -> Self {
-        let slots = records_at_once(&pool);
         Self {
             pool,
             registry,
             publisher,
-            record_slots: Arc::new(Semaphore::new(slots)),
+            record_slots: Arc::new(Semaphore::new(EFFECTS_AT_ONCE)),
         }
     }
 }
 
-/// How many records of a function with external effects may be applied at once with `pool`:
-/// half its connections, as each may hold two.
-fn records_at_once(pool: &PgPool) -> usize {
-    (pool.options().get_max_connections() / 2).max(1) as usize
-}
+/// How many records of a function with external effects are applied at once. A record holds
+/// no connection during its outside call (see [`KafkaFunction::effect`]) and at most one at any
+/// time, so this bound does not depend on the pool's size: it bounds the calls in flight to the
+/// outside service (SES answers a throttled call with a 4xx, which is retried like any other
+/// transient failure).
+const EFFECTS_AT_ONCE: usize = 32;
 
 /// When the invocation times out: Lambda's context deadline in AWS, the start of the invocation
 /// plus the function's timeout in the local runtime. A function with external effects starts a
@@ -180,9 +178,10 @@ impl<T: Record> FunctionInput for T {
 pub trait KafkaFunction: Send + Sync {
     /// The function's name: its consumer name in `processed_messages`.
     const NAME: &'static str;
-    /// Whether `apply` has an effect outside the database (an email): such a function commits
-    /// record by record, so a sent email's record is never rolled back with the rest of a batch.
-    /// Functions whose whole effect is in `tx` commit one transaction per batch.
+    /// Whether the function has an effect outside the database (an email), made by
+    /// [`KafkaFunction::effect`] for each record before the batch's transaction, where `apply`
+    /// then records it. Should that transaction roll back, the effects stay made, and the
+    /// records' next delivery finds them so.
     const EXTERNAL_EFFECTS: bool = false;
     /// With external effects: the longest one record may take (its outside calls' timeouts
     /// and its database work). A record starts only while this much is left before the
@@ -190,6 +189,21 @@ pub trait KafkaFunction: Send + Sync {
     /// and come again in the next invocation, so the function never runs past its timeout.
     const RECORD_TIME: Duration = Duration::ZERO;
     type Input: FunctionInput;
+
+    /// With external effects: makes the outside effect before the record's transaction begins,
+    /// so no connection is held (and no transaction left open) across an outside call; its own
+    /// database statements go through `ctx.pool`, each committed at once, and what `apply` needs
+    /// of the outcome is written there. It is skipped for a record already applied, but runs
+    /// again when a record comes back before its transaction committed (a crash, a retry after
+    /// `apply` failed, a concurrent redelivery), so it must make its effect at most once by
+    /// itself (send-confirmation: its claim on the saga's email). An error skips `apply`.
+    async fn effect(
+        &self,
+        _ctx: &FunctionContext,
+        _input: &Self::Input,
+    ) -> Result<(), HandlerError> {
+        Ok(())
+    }
 
     /// Applies the input inside `tx` (state change + outbox rows). The adapter commits.
     async fn apply(
@@ -201,9 +215,13 @@ pub trait KafkaFunction: Send + Sync {
 }
 
 /// One record as delivered, with its coordinates.
+#[derive(Clone)]
 struct Delivery<'a> {
     topic: &'a str,
     record: &'a KafkaRecord,
+    /// Why the record can never succeed, when its effect found out before the batch's
+    /// transaction: the transaction dead-letters it.
+    refused: Option<String>,
 }
 
 impl Delivery<'_> {
@@ -263,6 +281,7 @@ fn partitions_in_order(event: &KafkaEvent) -> Vec<Vec<Delivery<'_>>> {
                 .map(|record| Delivery {
                     topic: record.topic.as_deref().unwrap_or_default(),
                     record,
+                    refused: None,
                 })
                 .collect();
             records.sort_by_key(|d| d.record.offset);
@@ -271,21 +290,47 @@ fn partitions_in_order(event: &KafkaEvent) -> Vec<Vec<Delivery<'_>>> {
         .collect()
 }
 
-/// How a batch was resolved: the records to retry, and whether anything was committed (so
-/// there may be outbox rows to publish).
+/// How a batch was resolved: where each partition is retried from, and whether anything was
+/// committed (so there may be outbox rows to publish).
 #[derive(Default)]
 struct Resolved {
-    failures: Vec<KafkaBatchItemFailure>,
+    /// Per partition (its index in the batch), the offset from which its records are handed
+    /// back: the first that failed or was not started.
+    retry_from: HashMap<usize, i64>,
     committed_any: bool,
 }
 
 impl Resolved {
     /// Every record to retry (the batch's transaction did not commit).
     fn all_failed(partitions: &[Vec<Delivery<'_>>]) -> Resolved {
-        Resolved {
-            failures: partitions.iter().flatten().map(Delivery::failure).collect(),
-            committed_any: false,
+        let mut resolved = Resolved::default();
+        for (partition, records) in partitions.iter().enumerate() {
+            if let Some(first) = records.first() {
+                resolved.retry(partition, first.record.offset);
+            }
         }
+        resolved
+    }
+
+    /// Hands back `partition` from `offset` on (or from an earlier offset already handed back).
+    fn retry(&mut self, partition: usize, offset: i64) {
+        let from = self.retry_from.entry(partition).or_insert(offset);
+        *from = (*from).min(offset);
+    }
+
+    /// The batch item failures: every record of `partitions` at or after its partition's
+    /// retry offset. A record after it that was applied comes back as a duplicate and is skipped.
+    fn failures(&self, partitions: &[Vec<Delivery<'_>>]) -> Vec<KafkaBatchItemFailure> {
+        let mut failures = Vec::new();
+        for (partition, from) in &self.retry_from {
+            failures.extend(
+                partitions[*partition]
+                    .iter()
+                    .filter(|d| d.record.offset >= *from)
+                    .map(Delivery::failure),
+            );
+        }
+        failures
     }
 }
 
@@ -311,11 +356,11 @@ impl From<sqlx::Error> for Abandoned {
 
 /// Handles one Lambda invocation's batch; returns the records to retry.
 ///
-/// A function whose effect is all in the database commits the whole batch in ONE transaction
-/// (one commit per batch instead of one per record): first without savepoints; should any
-/// record fail, that attempt is rolled back and the batch runs again with a savepoint per
-/// record, so the failed record alone is dead-lettered or retried. A function with an effect
-/// outside the database ([`KafkaFunction::EXTERNAL_EFFECTS`]) commits record by record.
+/// The batch commits in ONE transaction (one commit per batch instead of one per record):
+/// first without savepoints; should any record fail, that attempt is rolled back and the batch
+/// runs again with a savepoint per record, so the failed record alone is dead-lettered or
+/// retried. A function with an effect outside the database ([`KafkaFunction::EXTERNAL_EFFECTS`])
+/// first makes each record's effect, before and outside that transaction ([`make_effects`]).
 pub async fn handle_batch<F: KafkaFunction>(
     ctx: &FunctionContext,
     function: &F,
@@ -323,24 +368,26 @@ pub async fn handle_batch<F: KafkaFunction>(
     deadline: Deadline,
 ) -> KafkaBatchResponse {
     let partitions = partitions_in_order(&event);
-    let resolved = if F::EXTERNAL_EFFECTS {
-        record_by_record(ctx, function, &partitions, deadline).await
+    let (ready, held_back) = if F::EXTERNAL_EFFECTS {
+        make_effects(ctx, function, &partitions, deadline).await
     } else {
-        let attempt = match in_one_transaction(ctx, function, &partitions, false).await {
-            Err(Abandoned::NeedsSavepoints) => {
-                in_one_transaction(ctx, function, &partitions, true).await
-            }
-            attempt => attempt,
-        };
-        match attempt {
-            Ok(resolved) => resolved,
-            Err(Abandoned::NeedsSavepoints) => Resolved::all_failed(&partitions),
-            Err(Abandoned::Failed(reason)) => {
-                tracing::warn!(function = F::NAME, %reason, "the batch's transaction failed; every record will be retried");
-                Resolved::all_failed(&partitions)
-            }
+        (partitions.clone(), Resolved::default())
+    };
+    let attempt = match in_one_transaction(ctx, function, &ready, false).await {
+        Err(Abandoned::NeedsSavepoints) => in_one_transaction(ctx, function, &ready, true).await,
+        attempt => attempt,
+    };
+    let mut resolved = match attempt {
+        Ok(resolved) => resolved,
+        Err(Abandoned::NeedsSavepoints) => Resolved::all_failed(&ready),
+        Err(Abandoned::Failed(reason)) => {
+            tracing::warn!(function = F::NAME, %reason, "the batch's transaction failed; every record will be retried");
+            Resolved::all_failed(&ready)
         }
     };
+    for (partition, from) in held_back.retry_from {
+        resolved.retry(partition, from);
+    }
     if resolved.committed_any {
         let publish = Publisher::publish_after_commit(ctx.publisher.as_ref());
         match deadline.remaining() {
@@ -352,7 +399,7 @@ pub async fn handle_batch<F: KafkaFunction>(
             }
         }
     }
-    KafkaBatchResponse::failed(resolved.failures)
+    KafkaBatchResponse::failed(resolved.failures(&partitions))
 }
 
 /// The whole batch in one transaction, with or without a savepoint per record.
@@ -364,19 +411,21 @@ async fn in_one_transaction<F: KafkaFunction>(
 ) -> Result<Resolved, Abandoned> {
     let mut tx = ctx.pool.begin().await?;
     let mut resolved = Resolved::default();
-    for records in partitions {
-        let mut failed = false;
+    for (partition, records) in partitions.iter().enumerate() {
         for d in records {
-            if failed {
-                resolved.failures.push(d.failure());
+            if resolved.retry_from.contains_key(&partition) {
+                break;
+            }
+            if let Some(reason) = &d.refused {
+                dead_letter::<F>(&mut tx, d, reason).await?;
+                resolved.committed_any = true;
                 continue;
             }
             let input = match d.decode::<F::Input>(ctx).await {
                 Ok(input) => input,
                 Err(HandlerError::Transient(reason)) => {
                     d.log_retry(F::NAME, &reason);
-                    failed = true;
-                    resolved.failures.push(d.failure());
+                    resolved.retry(partition, d.record.offset);
                     continue;
                 }
                 Err(HandlerError::Permanent(reason)) => {
@@ -403,8 +452,7 @@ async fn in_one_transaction<F: KafkaFunction>(
                 Err(_) if !savepoints => return Err(Abandoned::NeedsSavepoints),
                 Err(HandlerError::Transient(reason)) => {
                     d.log_retry(F::NAME, &reason);
-                    failed = true;
-                    resolved.failures.push(d.failure());
+                    resolved.retry(partition, d.record.offset);
                 }
                 Err(HandlerError::Permanent(reason)) => {
                     dead_letter::<F>(&mut tx, d, &reason).await?;
@@ -417,18 +465,19 @@ async fn in_one_transaction<F: KafkaFunction>(
     Ok(resolved)
 }
 
-/// Each record in its own transaction (functions with external effects). Records of different
-/// keys are independent, so they run concurrently, half as many at a time as the pool has
-/// connections (a record may hold two: its transaction and an immediate write beside it); the
-/// records of one key run in offset order, and a key stops at its first failure. A partition is
-/// retried from its lowest failed offset: records after it that succeeded come back as
-/// duplicates and are skipped.
-async fn record_by_record<F: KafkaFunction>(
+/// The records' effects (functions with external effects), before the batch's transaction.
+/// Records of different keys are independent, so they run concurrently, [`EFFECTS_AT_ONCE`] at
+/// a time; the records of one key run in offset order, and a key stops at its first transient
+/// failure, or where too little time is left to finish a record before the deadline. Returns
+/// the records whose effect is made (or which can never succeed, with the reason), per
+/// partition in offset order, for the batch's transaction; and where each partition is handed
+/// back.
+async fn make_effects<'a, F: KafkaFunction>(
     ctx: &FunctionContext,
     function: &F,
-    partitions: &[Vec<Delivery<'_>>],
+    partitions: &[Vec<Delivery<'a>>],
     deadline: Deadline,
-) -> Resolved {
+) -> (Vec<Vec<Delivery<'a>>>, Resolved) {
     // (partition, the key's records as indices into it), so the futures borrow nothing new.
     let mut keys: Vec<(usize, Vec<usize>)> = Vec::new();
     for (partition, records) in partitions.iter().enumerate() {
@@ -441,10 +490,9 @@ async fn record_by_record<F: KafkaFunction>(
             keys[group].1.push(i);
         }
     }
-    let concurrency = records_at_once(&ctx.pool);
-    let outcomes: Vec<(usize, Option<i64>, bool)> = futures::stream::iter(keys)
+    let outcomes: Vec<(usize, Vec<Delivery<'a>>, Option<i64>)> = futures::stream::iter(keys)
         .map(|(partition, records)| async move {
-            let mut committed = false;
+            let mut made = Vec::new();
             for i in records {
                 let d = &partitions[partition][i];
                 let slot = ctx.record_slots.acquire().await;
@@ -455,42 +503,48 @@ async fn record_by_record<F: KafkaFunction>(
                         offset = d.record.offset,
                         "too little time left in this invocation: the record is handed back"
                     );
-                    return (partition, Some(d.record.offset), committed);
+                    return (partition, made, Some(d.record.offset));
                 }
-                let handled = handle_record(ctx, function, d).await;
+                // A record already applied (a redelivery) needs no effect: its transaction
+                // will find it a duplicate.
+                let effect = async {
+                    let input = d.decode::<F::Input>(ctx).await?;
+                    if store::was_processed(&ctx.pool, F::NAME, input.event_id()).await? {
+                        return Ok(());
+                    }
+                    function.effect(ctx, &input).await
+                };
+                let outcome = effect.await;
                 drop(slot);
-                match handled {
-                    Ok(Outcome::Applied) => committed = true,
-                    Ok(Outcome::Duplicate) => {}
-                    Err(reason) => {
+                match outcome {
+                    Ok(()) => made.push(d.clone()),
+                    Err(HandlerError::Permanent(reason)) => made.push(Delivery {
+                        refused: Some(reason),
+                        ..d.clone()
+                    }),
+                    Err(HandlerError::Transient(reason)) => {
                         d.log_retry(F::NAME, &reason);
-                        return (partition, Some(d.record.offset), committed);
+                        return (partition, made, Some(d.record.offset));
                     }
                 }
             }
-            (partition, None, committed)
+            (partition, made, None)
         })
-        .buffer_unordered(concurrency)
+        .buffer_unordered(EFFECTS_AT_ONCE)
         .collect()
         .await;
-    let mut resolved = Resolved::default();
-    let mut first_failed: HashMap<usize, i64> = HashMap::new();
-    for (partition, failed_at, committed) in outcomes {
-        resolved.committed_any |= committed;
-        if let Some(offset) = failed_at {
-            let first = first_failed.entry(partition).or_insert(offset);
-            *first = (*first).min(offset);
+    let mut ready: Vec<Vec<Delivery<'a>>> = vec![Vec::new(); partitions.len()];
+    let mut held_back = Resolved::default();
+    for (partition, made, stopped_at) in outcomes {
+        ready[partition].extend(made);
+        if let Some(offset) = stopped_at {
+            held_back.retry(partition, offset);
         }
     }
-    for (partition, from) in first_failed {
-        resolved.failures.extend(
-            partitions[partition]
-                .iter()
-                .filter(|d| d.record.offset >= from)
-                .map(Delivery::failure),
-        );
+    for records in &mut ready {
+        records.sort_by_key(|d| d.record.offset);
     }
-    resolved
+    (ready, held_back)
 }
 
 enum Outcome {
@@ -511,38 +565,6 @@ async fn apply_marked<F: KafkaFunction>(
     }
     function.apply(ctx, tx, input).await?;
     Ok(Outcome::Applied)
-}
-
-/// Applies one record in its own transaction; Err only for transient failures (the record
-/// must be retried).
-async fn handle_record<F: KafkaFunction>(
-    ctx: &FunctionContext,
-    function: &F,
-    d: &Delivery<'_>,
-) -> Result<Outcome, String> {
-    let attempt = async {
-        let input = d.decode::<F::Input>(ctx).await?;
-        let mut tx = ctx.pool.begin().await?;
-        let outcome = apply_marked(ctx, function, &mut tx, input).await?;
-        tx.commit().await?;
-        Ok(outcome)
-    };
-    match attempt.await {
-        Ok(outcome) => Ok(outcome),
-        Err(HandlerError::Transient(reason)) => Err(reason),
-        Err(HandlerError::Permanent(reason)) => {
-            let write = async {
-                let mut tx = ctx.pool.begin().await?;
-                dead_letter::<F>(&mut tx, d, &reason).await?;
-                tx.commit().await?;
-                Ok::<_, StoreError>(())
-            };
-            write
-                .await
-                .map(|()| Outcome::Applied)
-                .map_err(|e| format!("could not dead-letter: {e}"))
-        }
-    }
 }
 
 /// Writes the original record to its dead-letter topic with the reason, through the outbox in

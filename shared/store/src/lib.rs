@@ -104,3 +104,19 @@ pub async fn mark_processed(
     .rows_affected();
     Ok(inserted == 1)
 }
+
+/// Whether `consumer` has already handled the input record `event_id` (a committed
+/// [`mark_processed`]).
+pub async fn was_processed(
+    pool: &sqlx::PgPool,
+    consumer: &str,
+    event_id: domain::EventId,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM processed_messages WHERE consumer = $1 AND event_id = $2)",
+    )
+    .bind(consumer)
+    .bind(event_id.0)
+    .fetch_one(pool)
+    .await?)
+}

@@ -73,10 +73,10 @@ impl TryFrom<Row> for Confirmation {
     }
 }
 
-/// The appointment's confirmation details. The appointment row is locked `FOR SHARE` for the
-/// rest of `tx`: a concurrent cancellation waits until the email is decided.
+/// The appointment's confirmation details (read without a lock: the claim, not this read,
+/// decides whether the email goes out; see [`claim`]).
 pub async fn load_for_confirmation(
-    tx: &mut PgConnection,
+    pool: &PgPool,
     id: AppointmentId,
 ) -> Result<Option<Confirmation>, StoreError> {
     let row = sqlx::query_as::<_, Row>(
@@ -86,11 +86,10 @@ pub async fn load_for_confirmation(
          JOIN clinics c ON c.id = a.clinic_id
          JOIN providers pr ON pr.id = a.provider_id
          JOIN patients pa ON pa.id = a.patient_id
-         WHERE a.id = $1
-         FOR SHARE OF a",
+         WHERE a.id = $1",
     )
     .bind(id.0)
-    .fetch_optional(tx)
+    .fetch_optional(pool)
     .await?;
     row.map(Confirmation::try_from).transpose()
 }
@@ -103,9 +102,9 @@ pub enum Claim {
     /// An earlier attempt holds it; the provider's id for its email, when recorded (None: still
     /// SENDING, or SENT with an unknown outcome).
     Taken { message_id: Option<String> },
-    /// Nobody holds it and the booking no longer goes ahead: the saga was compensated (or is
-    /// missing), so no email may go out.
-    SagaMovedOn,
+    /// Nobody holds it and the booking no longer goes ahead: the appointment was cancelled, or
+    /// the saga compensated (or is missing), so no email may go out.
+    BookingEnded,
 }
 
 /// The saga steps in which a confirmation email may be claimed: the one that sends it, and
@@ -113,10 +112,21 @@ pub enum Claim {
 /// released after that, its email surely not sent, may then be taken again).
 const CLAIMABLE_STEPS: &str = "'SENDING_CONFIRMATION', 'COMPLETED'";
 
-/// Claims the saga's confirmation email (committed at once). The claim is inserted only while
-/// the saga is in a claimable step, checked in the same statement under a share lock on the
-/// saga row: a sweeper holding that row (see [`crate::saga::load_for_update`]) makes the claim
-/// wait for its decision and then see it.
+/// Whether the booking still goes ahead: its saga in a claimable step and its appointment not
+/// cancelled. `{lock}` is empty or a locking clause for both rows.
+fn goes_ahead(lock: &str) -> String {
+    format!(
+        "SELECT 1 FROM saga_state s JOIN appointments a ON a.id = $2
+         WHERE s.saga_id = $1 AND s.step IN ({CLAIMABLE_STEPS}) AND a.status <> 'CANCELLED' {lock}"
+    )
+}
+
+/// Claims the saga's confirmation email (committed at once). The claim is the moment the email
+/// is decided: it is inserted only while the booking goes ahead, checked in the same statement
+/// under share locks on the saga and appointment rows. A sweeper holding the saga row (see
+/// [`crate::saga::load_for_update`]) or a cancellation holding the appointment row makes the
+/// claim wait for its decision and then see it; a cancellation after the claim no longer stops
+/// the email.
 pub async fn claim(
     pool: &PgPool,
     saga_id: SagaId,
@@ -126,10 +136,9 @@ pub async fn claim(
     loop {
         let inserted = sqlx::query(&format!(
             "INSERT INTO confirmation_emails (saga_id, appointment_id, status, claimed_at)
-             SELECT $1, $2, 'SENDING', $3 FROM saga_state
-             WHERE saga_id = $1 AND step IN ({CLAIMABLE_STEPS})
-             FOR SHARE
-             ON CONFLICT (saga_id) DO NOTHING"
+             SELECT $1, $2, 'SENDING', $3 FROM ({}) booking
+             ON CONFLICT (saga_id) DO NOTHING",
+            goes_ahead("FOR SHARE OF s, a")
         ))
         .bind(saga_id.0)
         .bind(appointment_id.0)
@@ -148,14 +157,13 @@ pub async fn claim(
         if let Some(message_id) = existing {
             return Ok(Claim::Taken { message_id });
         }
-        let claimable: bool = sqlx::query_scalar(&format!(
-            "SELECT EXISTS (SELECT 1 FROM saga_state WHERE saga_id = $1 AND step IN ({CLAIMABLE_STEPS}))"
-        ))
-        .bind(saga_id.0)
-        .fetch_one(pool)
-        .await?;
-        if !claimable {
-            return Ok(Claim::SagaMovedOn);
+        let goes_ahead: bool = sqlx::query_scalar(&format!("SELECT EXISTS ({})", goes_ahead("")))
+            .bind(saga_id.0)
+            .bind(appointment_id.0)
+            .fetch_one(pool)
+            .await?;
+        if !goes_ahead {
+            return Ok(Claim::BookingEnded);
         }
         // The holder released it between our statements (its email surely did not go out):
         // claim again. Each pass needs another attempt's fresh claim and release.
@@ -191,6 +199,20 @@ pub async fn mark_sent(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The saga's sent confirmation email, if one went out: its provider message id (None when its
+/// outcome was never recorded). Read in the transaction that emits ConfirmationSent.
+pub async fn sent(
+    db: &mut PgConnection,
+    saga_id: SagaId,
+) -> Result<Option<Option<String>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT message_id FROM confirmation_emails WHERE saga_id = $1 AND status = 'SENT'",
+    )
+    .bind(saga_id.0)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Gives up a claim whose email surely did not go out (committed at once), so a retry sends it.
