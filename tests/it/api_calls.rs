@@ -4,6 +4,7 @@
 use crate::support::*;
 use axum::http::{Method, StatusCode};
 use contract::{CallEnded, CallStarted, Record};
+use local::auth::DemoAgent;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -28,22 +29,27 @@ async fn outbox_types(api: &TestApi) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrator = "store::MIGRATOR")]
-async fn a_call_is_started_and_ended_once_by_an_agent_of_its_clinic(pool: PgPool) {
-    let api = test_api(pool).await;
-    let ava = api.issuer.token_for(&agent("agent-ava")).expect("token");
-    let (appointment, _) = book(&api, &routine_at_bayview(3, 1, "10:00")).await;
-    let before = outbox_types(&api).await.len();
+/// Ava starts a call at Bayview (`token` is hers); returns its id.
+async fn start_call_at_bayview(api: &TestApi, token: &str) -> String {
     let started = post_as(
-        &api,
-        &ava,
+        api,
+        token,
         "/api/v1/calls",
         json!({"clinicId": clinic_id(BAYVIEW).to_string()}),
     )
     .await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
     assert_eq!(started.body["agentId"], "agent-ava");
-    let call = started.body["callId"].as_str().expect("callId").to_owned();
+    started.body["callId"].as_str().expect("callId").to_owned()
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_call_is_started_and_ended_once_by_an_agent_of_its_clinic(pool: PgPool) {
+    let api = test_api(pool).await;
+    let ava = api.issuer.token_for(&agent("agent-ava")).expect("token");
+    let (appointment, _) = book(&api, &routine_at_bayview(3, 1, "10:00")).await;
+    let before = outbox_types(&api).await.len();
+    let call = start_call_at_bayview(&api, &ava).await;
 
     let end = format!("/api/v1/calls/{call}/end");
     let ended = post_as(
@@ -77,6 +83,38 @@ async fn a_call_is_started_and_ended_once_by_an_agent_of_its_clinic(pool: PgPool
         outbox_types(&api).await.len(),
         before + 2,
         "nothing more written"
+    );
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_call_is_ended_only_by_its_agent_or_a_supervisor(pool: PgPool) {
+    let api = test_api(pool).await;
+    let ava = api.issuer.token_for(&agent("agent-ava")).expect("token");
+    // Another plain agent of the same clinic.
+    let cleo = DemoAgent {
+        agent_id: "agent-cleo".to_owned(),
+        name: "Cleo Park".to_owned(),
+        ..agent("agent-ava")
+    };
+    let cleo = api.issuer.token_for(&cleo).expect("token");
+    let sam = api
+        .issuer
+        .token_for(&agent("supervisor-sam"))
+        .expect("token");
+    let call = start_call_at_bayview(&api, &ava).await;
+    let end = format!("/api/v1/calls/{call}/end");
+    let before = outbox_types(&api).await.len();
+
+    let refused = post_as(&api, &cleo, &end, json!({"outcome": "ABANDONED"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.body["type"], "/problems/not-permitted");
+    assert_eq!(outbox_types(&api).await.len(), before, "nothing written");
+
+    let ended = post_as(&api, &sam, &end, json!({"outcome": "ABANDONED"})).await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    assert_eq!(
+        outbox_types(&api).await[before..],
+        [CallEnded::NAME.to_owned()]
     );
 }
 
@@ -116,7 +154,7 @@ async fn invalid_call_requests_name_the_field_and_write_nothing(pool: PgPool) {
             "/api/v1/calls".to_owned(),
             json!({"clinicId": clinic_id(BAYVIEW).to_string(), "agentId": "me"}),
             StatusCode::BAD_REQUEST,
-            Some("agentId"),
+            Some("body"),
         ),
         (
             &ava,

@@ -101,7 +101,7 @@ async fn availability_validates_its_parameters(pool: PgPool) {
         (format!("{base}?date=-262144-01-01"), "date"),
         (format!("{base}?date=%2B262143-12-31"), "date"),
         (format!("{base}?date=2030-01-07&type=LASIK"), "type"),
-        (format!("{base}?date=2030-01-07&color=blue"), "color"),
+        (format!("{base}?date=2030-01-07&color=blue"), "query"),
         (
             "/api/v1/clinics/nope/availability?date=2030-01-07".to_owned(),
             "id",
@@ -278,7 +278,7 @@ async fn listing_rejects_bad_parameters_by_name(pool: PgPool) {
         ("from=1899-12-31T23:59:59Z", "from"),
         ("to=%2B262142-12-31T23:59:59Z", "to"),
         ("to=10000-01-01", "to"),
-        ("sort=name", "sort"),
+        ("sort=name", "query"),
     ] {
         let reply = api.get(&format!("/api/v1/appointments?{query}")).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");

@@ -360,7 +360,7 @@ async fn metrics_parameters_are_checked_and_errors_name_them(pool: PgPool) {
             StatusCode::BAD_REQUEST,
             "from",
         ),
-        ("hours=3", StatusCode::BAD_REQUEST, "hours"),
+        ("hours=3", StatusCode::BAD_REQUEST, "query"),
         (
             "clinicId=0c000000-0000-4000-8000-0000000000ff",
             StatusCode::FORBIDDEN,

@@ -5,7 +5,9 @@
 //! configured issuer for the configured audience, and not expired. Its claims name the agent
 //! (`sub`, `name`) and the clinics the agent works for: `clinics` (an array of clinic ids), or
 //! `custom:clinics` (the same as a comma- or space-separated string, as Cognito custom
-//! attributes are). In the cloud, API Gateway's JWT authorizer checks the same token first; the
+//! attributes are). A `role` (or `custom:role`) claim of `SUPERVISOR` makes the agent a
+//! supervisor, who may also end other agents' calls; any other value or none is a plain agent.
+//! In the cloud, API Gateway's JWT authorizer checks the same token first; the
 //! function checks it again so that no route depends on the gateway being configured right.
 //!
 //! Keys come from a JWKS URL (the identity provider's). The fetched set is used for at most its
@@ -51,6 +53,8 @@ pub struct Agent {
     pub name: Option<String>,
     /// The clinics the agent may see and change.
     pub clinics: Vec<ClinicId>,
+    /// Whether the token's role is SUPERVISOR.
+    pub supervisor: bool,
 }
 
 impl Agent {
@@ -97,9 +101,23 @@ struct Claims {
     clinics: Option<Vec<String>>,
     #[serde(rename = "custom:clinics")]
     custom_clinics: Option<String>,
+    role: Option<String>,
+    #[serde(rename = "custom:role")]
+    custom_role: Option<String>,
 }
 
+/// The `role` claim value that makes an agent a supervisor.
+pub const SUPERVISOR_ROLE: &str = "SUPERVISOR";
+
 impl Claims {
+    fn supervisor(&self) -> bool {
+        self.role
+            .as_ref()
+            .or(self.custom_role.as_ref())
+            .map(String::as_str)
+            == Some(SUPERVISOR_ROLE)
+    }
+
     fn clinics(&self) -> Result<Vec<ClinicId>, ()> {
         let listed: Vec<&str> = match (&self.clinics, &self.custom_clinics) {
             (Some(list), _) => list.iter().map(String::as_str).collect(),
@@ -370,10 +388,12 @@ impl Verifier {
             }
         })?;
         let clinics = data.claims.clinics().map_err(|()| invalid())?;
+        let supervisor = data.claims.supervisor();
         Ok(Agent {
             id: data.claims.sub,
             name: data.claims.name,
             clinics,
+            supervisor,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Call-center call routes: an agent starts a call for a clinic and ends it with its outcome.
 //! Each is one transaction on the write side with its CallStarted / CallEnded record in the
 //! outbox; project-calls turns the records into the call metrics. The agent is the bearer
-//! token's subject.
+//! token's subject; a call is ended by the agent who started it, or by a supervisor.
 
 use crate::appointments::{path_uuid, uuid_field};
 use crate::auth::Agent;
@@ -143,6 +143,7 @@ pub async fn start_call(
         (status = 200, description = "Ended", body = CallEndedView),
         (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The call was started by another agent (only they or a supervisor may end it)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown call (or not at one of the agent's clinics), or unknown appointment at the call's clinic", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The call has already ended", body = Problem, content_type = "application/problem+json"),
     )
@@ -155,8 +156,14 @@ pub async fn end_call(
 ) -> Result<Json<CallEndedView>, ApiError> {
     let call = CallId(path_uuid(&id, "id")?);
     let (outcome, appointment) = body.validate()?;
-    // A call never moves to another clinic, so checking before the transaction holds.
-    agent.reveal(store::calls::call_clinic(&state.pool, call).await?, "call")?;
+    // A call never moves to another clinic or agent, so checking before the transaction holds.
+    let started = store::calls::call_clinic_and_agent(&state.pool, call).await?;
+    agent.reveal(started.as_ref().map(|(clinic, _)| *clinic), "call")?;
+    if started.is_some_and(|(_, by)| by != agent.id) && !agent.supervisor {
+        return Err(ApiError::NotPermitted(
+            "Only the agent who started this call, or a supervisor, may end it",
+        ));
+    }
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
     let (ended, started_at) = store::calls::end_call(
         &mut tx,

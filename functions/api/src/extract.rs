@@ -7,6 +7,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
+use serde_path_to_error::{Path, Segment};
 
 /// Maximum accepted request body; a booking is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -70,31 +71,17 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+        let path = e.path().clone();
         let inner = e.into_inner();
-        let (field, message) = if inner.is_syntax() || inner.is_eof() {
-            ("body".to_owned(), "must be valid JSON".to_owned())
-        } else {
-            (
-                if field == "." {
-                    "body".to_owned()
-                } else {
-                    field
-                },
-                describe(&inner),
-            )
-        };
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid("body", "must be valid JSON");
+        }
+        // serde_json's message ends in " at line L column C".
+        let text = inner.to_string();
+        let message = text.find(" at line ").map_or(text.as_str(), |i| &text[..i]);
+        let (field, message) = client_safe(&path, message, "body");
         ApiError::invalid(&field, message)
     })
-}
-
-/// serde_json's message without its " at line L column C" suffix; it never echoes values.
-fn describe(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.find(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
 }
 
 /// Query parameters read strictly: unknown parameters refused, errors name the parameter.
@@ -110,9 +97,153 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for StrictQuery<T>
         serde_path_to_error::deserialize(de)
             .map(StrictQuery)
             .map_err(|e| {
-                let field = e.path().to_string();
-                let message = e.into_inner().to_string();
-                ApiError::invalid(if field == "." { "query" } else { &field }, message)
+                let path = e.path().clone();
+                let (field, message) = client_safe(&path, &e.into_inner().to_string(), "query");
+                ApiError::invalid(&field, message)
             })
+    }
+}
+
+/// What a client is told about a part of its request that could not be read, and which field
+/// it names (`whole`, "body" or "query", for the request itself). serde's own messages quote
+/// what was sent (`invalid type: string "…", expected …`, `unknown field `…``), which may be
+/// patient data or markup: only the part naming what was expected (our types' words) is kept,
+/// and a key the request may not have is reported against the object holding it, not by its
+/// name. Every other message comes from our own types' parsers, which never quote the value.
+fn client_safe(path: &Path, message: &str, whole: &str) -> (String, String) {
+    let segments: Vec<&Segment> = path.iter().collect();
+    let expected = message
+        .rsplit_once(", expected ")
+        .map(|(_, expected)| expected);
+    if message.starts_with("unknown field ") {
+        let holder = field_name(&segments[..segments.len().saturating_sub(1)], whole);
+        let message = match expected {
+            Some(expected) if !message.ends_with("there are no fields") => {
+                format!("has a field that is not accepted here (expected {expected})")
+            }
+            _ => "has a field that is not accepted here".to_owned(),
+        };
+        return (holder, message);
+    }
+    let field = field_name(&segments, whole);
+    let quotes_input = [
+        "invalid type: ",
+        "invalid value: ",
+        "invalid length ",
+        "unknown variant ",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix));
+    if !quotes_input {
+        return (field, message.to_owned());
+    }
+    let message = match expected {
+        Some(expected) if !message.ends_with("there are no variants") => {
+            format!("must be {expected}")
+        }
+        _ => "has a value that is not accepted here".to_owned(),
+    };
+    (field, message)
+}
+
+/// `segments` written as serde_path_to_error writes a path (`a.b[0].c`); `whole` for none.
+fn field_name(segments: &[&Segment], whole: &str) -> String {
+    if segments.is_empty() {
+        return whole.to_owned();
+    }
+    let mut name = String::new();
+    for segment in segments {
+        if !name.is_empty() && !matches!(segment, Segment::Seq { .. }) {
+            name.push('.');
+        }
+        name.push_str(&segment.to_string());
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Booking {
+        count: u32,
+        kind: Kind,
+        patient: Patient,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Patient {
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum Kind {
+        Routine,
+        Emergency,
+    }
+
+    /// The message and field for `body`, which must not be echoed: "SECRET" marks what was sent.
+    fn refused(body: &str) -> (String, String) {
+        match decode::<Booking>(body.as_bytes()) {
+            Err(ApiError::Invalid(errors)) => {
+                let error = errors.into_iter().next().expect("one error");
+                assert!(
+                    !error.message.contains("SECRET") && !error.field.contains("SECRET"),
+                    "{error:?} echoes the request"
+                );
+                (error.field, error.message)
+            }
+            other => panic!("{body} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_name_what_was_expected_never_what_was_sent() {
+        let valid = r#""count": 1, "kind": "Routine", "patient": {"name": "A"}"#;
+        let cases = [
+            (
+                r#"{"count": "SECRET", "kind": "Routine", "patient": {"name": "A"}}"#.to_owned(),
+                "count",
+                "must be u32",
+            ),
+            (
+                r#"{"count": 1, "kind": "SECRET", "patient": {"name": "A"}}"#.to_owned(),
+                "kind",
+                "must be `Routine` or `Emergency`",
+            ),
+            (
+                format!(r#"{{{valid}, "SECRET, expected `x`": 1}}"#),
+                "body",
+                "not accepted here (expected one of `count`, `kind`, `patient`)",
+            ),
+            (
+                r#"{"count": 1, "kind": "Routine", "patient": {"name": "A", "SECRET": 2}}"#
+                    .to_owned(),
+                "patient",
+                "expected `name`",
+            ),
+            (
+                r#"{"count": 1, "kind": "Routine", "patient": {"name": ["SECRET"]}}"#.to_owned(),
+                "patient.name",
+                "must be a string",
+            ),
+            (
+                r#"{"count": 1, "kind": "Routine"}"#.to_owned(),
+                "body",
+                "missing field `patient`",
+            ),
+        ];
+        for (body, field, message) in cases {
+            let (got_field, got_message) = refused(&body);
+            assert_eq!(got_field, field, "{body}");
+            assert!(got_message.contains(message), "{body}: {got_message}");
+        }
     }
 }

@@ -49,6 +49,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     /// 403: the caller named a clinic they do not work for.
     Forbidden { field: &'static str },
+    /// 403: the caller's role does not allow this action on this resource (the reason).
+    NotPermitted(&'static str),
     /// 404: the named thing does not exist (or the caller may not know it does).
     NotFound {
         what: &'static str,
@@ -111,6 +113,13 @@ impl ApiError {
                 "Not one of your clinics",
                 "You can only see and change the clinics you work for.".to_owned(),
                 vec![FieldError::new(field, "is not one of your clinics")],
+            ),
+            ApiError::NotPermitted(reason) => (
+                StatusCode::FORBIDDEN,
+                "not-permitted",
+                "Not permitted",
+                format!("{reason}."),
+                vec![],
             ),
             ApiError::NotFound { what, field } => (
                 StatusCode::NOT_FOUND,

@@ -170,7 +170,7 @@ impl LocalIssuer {
         let now = Utc::now().timestamp();
         serde_json::json!({
             "iss": self.issuer, "aud": AUDIENCE, "sub": agent.agent_id, "name": agent.name,
-            "clinics": agent.clinic_ids, "iat": now, "exp": now + lifetime_seconds,
+            "clinics": agent.clinic_ids, "role": agent.role, "iat": now, "exp": now + lifetime_seconds,
         })
     }
 

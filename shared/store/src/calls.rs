@@ -56,13 +56,18 @@ pub async fn start_call(
     Ok(started)
 }
 
-/// The clinic of a call, if it exists (for the caller's authorisation check).
-pub async fn call_clinic(pool: &PgPool, call_id: CallId) -> Result<Option<ClinicId>, StoreError> {
-    let row: Option<(uuid::Uuid,)> = sqlx::query_as("SELECT clinic_id FROM calls WHERE id = $1")
-        .bind(call_id.0)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|(c,)| ClinicId(c)))
+/// The clinic of a call and the agent who started it, if it exists (for the caller's
+/// authorisation check).
+pub async fn call_clinic_and_agent(
+    pool: &PgPool,
+    call_id: CallId,
+) -> Result<Option<(ClinicId, String)>, StoreError> {
+    let row: Option<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT clinic_id, agent_id FROM calls WHERE id = $1")
+            .bind(call_id.0)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(clinic, agent)| (ClinicId(clinic), agent)))
 }
 
 /// Ends a started call once, with its outcome and the appointment it was about (which must be
