@@ -129,7 +129,7 @@ const WRITTEN: [&str; 12] = [
 
 /// Each written table's row count and an md5 of all its rows (every column, in a fixed order),
 /// so a refused request that changed a row in place is caught as surely as one that added one.
-async fn fingerprint(api: &TestApi) -> Vec<(String, i64, String)> {
+pub async fn fingerprint(api: &TestApi) -> Vec<(String, i64, String)> {
     let sql = WRITTEN
         .iter()
         .map(|table| {

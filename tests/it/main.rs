@@ -17,6 +17,7 @@ mod hostile;
 mod insurance;
 mod metrics;
 mod notifications;
+mod openapi_driven;
 mod phi_logs;
 mod pipeline;
 mod publisher;

@@ -172,10 +172,8 @@ async fn run(
     responses(
         (status = 200, description = "Cancelled", body = AppointmentCommandResult),
         (status = 400, description = "Invalid id or reason", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already completed or already cancelled; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn cancel_appointment(
@@ -209,7 +207,6 @@ pub async fn cancel_appointment(
     responses(
         (status = 200, description = "Completed", body = AppointmentCommandResult),
         (status = 400, description = "Invalid id or body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not confirmed yet, cancelled or already completed; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
     )

@@ -177,7 +177,6 @@ impl From<BookingError> for ApiError {
     responses(
         (status = 202, description = "Accepted; the saga is running", body = BookingAccepted),
         (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown clinic, patient or provider", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
@@ -465,7 +464,6 @@ pub struct AppointmentPage {
     responses(
         (status = 200, body = AppointmentPage),
         (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -497,7 +495,6 @@ pub(crate) fn path_uuid(raw: &str, field: &str) -> Result<Uuid, ApiError> {
     params(("id" = Uuid, Path, description = "Appointment id")),
     responses(
         (status = 200, body = AppointmentDetail),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown (or not yet projected) appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
     )
 )]

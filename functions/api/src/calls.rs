@@ -96,7 +96,6 @@ impl EndCallRequest {
     responses(
         (status = 201, description = "Started", body = CallStartedView),
         (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -142,7 +141,6 @@ pub async fn start_call(
     responses(
         (status = 200, description = "Ended", body = CallEndedView),
         (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The call was started by another agent (only they or a supervisor may end it)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown call (or not at one of the agent's clinics), or unknown appointment at the call's clinic", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The call has already ended", body = Problem, content_type = "application/problem+json"),

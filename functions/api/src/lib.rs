@@ -133,7 +133,7 @@ pub struct Health {
 
 /// Liveness plus a database round trip.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", security(()),
-    responses((status = 200, body = Health), (status = 503, body = problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Health)))]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     sqlx::query("SELECT 1")
         .execute(&state.pool)
@@ -144,7 +144,7 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 
 /// The routes and their OpenAPI document, built from the same handler list.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(
             appointments::book_appointment,
             appointments::list_appointments
@@ -159,7 +159,64 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::end_call))
         .routes(routes!(patients::search_patients))
         .routes(routes!(health))
-        .split_for_parts()
+        .split_for_parts();
+    list_common_answers(&mut doc);
+    (router, doc)
+}
+
+/// Adds to every operation the problem answers that come from the layers every route shares
+/// rather than from its handler, so the document lists every status a route can answer: 401
+/// (the authentication middleware) where a token is needed; 400 (an unreadable path id, query
+/// or body) where the route takes parameters or a body; 415 (not JSON) where it takes a body;
+/// 503 (the database, schema registry or identity provider's keys unavailable) and 500 (a bug)
+/// everywhere. A route's own annotation of one of these wins.
+fn list_common_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let public = operation
+                .security
+                .as_ref()
+                .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+            let takes_input = operation.request_body.is_some()
+                || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let common = [
+                (!public, "401", "No valid bearer token"),
+                (takes_input, "400", "Invalid path, query or body fields (each named)"),
+                (operation.request_body.is_some(), "415", "The body is not JSON"),
+                (true, "500", "An unexpected failure (details only in the server's logs)"),
+                (true, "503", "A dependency (database, schema registry, the identity provider's keys) is unavailable; retry later"),
+            ];
+            for (applies, status, description) in common {
+                if applies {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
 }
 
 /// The OpenAPI document served at `/api/v1/openapi.json`.

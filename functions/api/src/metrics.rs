@@ -169,7 +169,6 @@ fn filled<T>(
     responses(
         (status = 200, body = Metrics),
         (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
     )
 )]

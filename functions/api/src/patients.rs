@@ -40,7 +40,6 @@ pub struct PatientMatch {
     responses(
         (status = 200, body = [PatientMatch]),
         (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn search_patients(

@@ -1,0 +1,437 @@
+//! Every route of the OpenAPI document driven by input generated from the document itself:
+//! each parameter and body field with values its schema allows (extremes included: far-past and
+//! far-future dates, the largest numbers, huge pages, long texts) and values it does not (other
+//! types, malformed formats, values outside an enum), each required field left out, no body, a
+//! body of another media type, no token and a bad token. The API must answer only statuses the
+//! document lists for that route, never 5xx, every refusal a problem+json document, and a
+//! refused request must write nothing.
+
+use crate::hostile::fingerprint;
+use crate::support::*;
+use axum::http::Method;
+use serde_json::{json, Map, Value};
+use sqlx::PgPool;
+
+/// One operation of the document, with what the generator needs of it.
+struct Operation {
+    method: Method,
+    path: String,
+    /// (name, in, required, schema) of each path and query parameter.
+    parameters: Vec<(String, String, bool, Value)>,
+    /// The JSON body's schema, resolved (None: the operation takes no body).
+    body: Option<Value>,
+    /// Whether the operation needs a bearer token.
+    secured: bool,
+    documented: Vec<u16>,
+}
+
+/// The document and the values that name things that exist (so a request reaches past the
+/// look-ups): a property or parameter of one of these names gets the known value first.
+struct Generator<'a> {
+    doc: &'a Value,
+    known: Map<String, Value>,
+}
+
+/// `schema` with a top-level `$ref` followed into `components.schemas`.
+fn resolve(doc: &Value, schema: &Value) -> Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().expect("a $ref name");
+            resolve(doc, &doc["components"]["schemas"][name])
+        }
+        None => schema.clone(),
+    }
+}
+
+fn operations(doc: &Value) -> Vec<Operation> {
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let methods = item.as_object().expect("path item").iter();
+        for (method, op) in
+            methods.filter(|(m, _)| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+        {
+            let parameters = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    (
+                        p["name"].as_str().expect("name").to_owned(),
+                        p["in"].as_str().expect("in").to_owned(),
+                        p["required"].as_bool().unwrap_or(false),
+                        resolve(doc, &p["schema"]),
+                    )
+                })
+                .collect();
+            let body = op["requestBody"]["content"]["application/json"]["schema"]
+                .is_object()
+                .then(|| {
+                    resolve(
+                        doc,
+                        &op["requestBody"]["content"]["application/json"]["schema"],
+                    )
+                });
+            let secured = op["security"].as_array().is_none_or(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+            });
+            let documented = op["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(|code| code.parse().expect("a numeric status"))
+                .collect();
+            found.push(Operation {
+                method: method.to_uppercase().parse().expect("method"),
+                path: path.clone(),
+                parameters,
+                body,
+                secured,
+                documented,
+            });
+        }
+    }
+    found
+}
+
+/// The schema's types (`type` may be one name or a list, e.g. `["string", "null"]`).
+fn types(schema: &Value) -> Vec<&str> {
+    match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Values the schema does not allow (for a string with a format or an enum, malformed text
+/// too). `null` only where the schema does not list it.
+fn refused(schema: &Value) -> Vec<Value> {
+    let kinds = types(schema);
+    let mut values: Vec<Value> = [
+        json!(42),
+        json!("text"),
+        json!([1]),
+        json!({"a": 1}),
+        json!(true),
+    ]
+    .into_iter()
+    .filter(|v| {
+        let kind = match v {
+            Value::Number(_) => "integer",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            _ => "boolean",
+        };
+        !kinds.contains(&kind)
+            || (kind == "string" && (schema["format"].is_string() || schema["enum"].is_array()))
+    })
+    .collect();
+    if !kinds.contains(&"null") {
+        values.push(Value::Null);
+    }
+    values
+}
+
+/// One request to make: its query values, body and how it is sent.
+#[derive(Clone)]
+struct Case {
+    what: String,
+    query: Vec<(String, Value)>,
+    body: Option<Value>,
+    content_type: Option<&'static str>,
+    token: Option<String>,
+}
+
+impl Generator<'_> {
+    /// Values the schema allows for `name`, the first a plain one (the known value, if any);
+    /// extremes after it.
+    fn allowed(&self, name: &str, schema: &Value) -> Vec<Value> {
+        let mut values: Vec<Value> = self.known.get(name).cloned().into_iter().collect();
+        values.extend(self.generated(schema));
+        values
+    }
+
+    fn generated(&self, schema: &Value) -> Vec<Value> {
+        let doc = self.doc;
+        if let Some(values) = schema["enum"].as_array() {
+            return values.clone();
+        }
+        let kind = types(schema)
+            .into_iter()
+            .find(|t| *t != "null")
+            .unwrap_or("object");
+        match kind {
+            "string" => match schema["format"].as_str() {
+                Some("uuid") => vec![
+                    json!(uuid::Uuid::new_v4()),
+                    json!("00000000-0000-0000-0000-000000000000"),
+                ],
+                Some("date-time") => [
+                    "2030-01-07T10:00:00Z",
+                    "0001-01-01T00:00:00Z",
+                    "9999-12-31T23:59:59Z",
+                    "-262143-01-01T00:00:00Z",
+                    "+262142-12-31T23:59:59Z",
+                    "1970-01-01T00:00:00+14:00",
+                ]
+                .map(Value::from)
+                .to_vec(),
+                Some("date") => ["2030-01-07", "0001-01-01", "9999-12-31", "-262143-01-01"]
+                    .map(Value::from)
+                    .to_vec(),
+                _ => {
+                    // At most what a URL can carry (API Gateway: 10,240 bytes), for query parameters.
+                    let longest = schema["maxLength"].as_u64().unwrap_or(8_000) as usize;
+                    vec![
+                        json!("routine check"),
+                        json!(""),
+                        json!("é<script>'\"; DROP TABLE x;--"),
+                        json!("x".repeat(longest)),
+                    ]
+                }
+            },
+            "integer" => {
+                let low = schema["minimum"].as_i64().unwrap_or(i64::MIN);
+                let high = schema["maximum"].as_i64().unwrap_or(i64::MAX);
+                vec![json!(low.max(1).min(high)), json!(low), json!(high)]
+            }
+            "number" => vec![json!(1.5), json!(0), json!(f64::MAX)],
+            "boolean" => vec![json!(true), json!(false)],
+            "array" => vec![
+                json!([]),
+                json!([self.generated(&resolve(doc, &schema["items"]))[0]]),
+            ],
+            _ => vec![Value::Object(self.object(schema, true))],
+        }
+    }
+
+    /// An object with every required property (or every property, with `all`) set to its first
+    /// allowed value.
+    fn object(&self, schema: &Value, all: bool) -> Map<String, Value> {
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| all || required.contains(&name.as_str()))
+            .map(|(name, property)| {
+                let first = self.allowed(name, &resolve(self.doc, property)).remove(0);
+                (name.clone(), first)
+            })
+            .collect()
+    }
+
+    fn cases(&self, op: &Operation, token: &str) -> Vec<Case> {
+        let doc = self.doc;
+        let base_query: Vec<(String, Value)> = op
+            .parameters
+            .iter()
+            .filter(|(_, place, required, _)| place == "query" && *required)
+            .map(|(name, _, _, schema)| (name.clone(), self.allowed(name, schema).remove(0)))
+            .collect();
+        let base_body = op
+            .body
+            .as_ref()
+            .map(|s| Value::Object(self.object(s, false)));
+        let base = Case {
+            what: "valid".to_owned(),
+            query: base_query.clone(),
+            body: base_body.clone(),
+            content_type: op.body.as_ref().map(|_| "application/json"),
+            token: Some(token.to_owned()),
+        };
+        let mut all = vec![base.clone()];
+        for (name, place, required, schema) in &op.parameters {
+            if place != "query" {
+                continue;
+            }
+            let values = self
+                .allowed(name, schema)
+                .into_iter()
+                .chain(refused(schema));
+            for value in values {
+                let mut case = base.clone();
+                case.query.retain(|(n, _)| n != name);
+                case.query.push((name.clone(), value.clone()));
+                case.what = format!("query {name}={value}");
+                all.push(case);
+            }
+            if *required {
+                let mut case = base.clone();
+                case.query.retain(|(n, _)| n != name);
+                case.what = format!("query without {name}");
+                all.push(case);
+            }
+        }
+        if let Some(schema) = &op.body {
+            let full = Value::Object(self.object(schema, true));
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+                let property = resolve(doc, property);
+                let values = self.allowed(name, &property).into_iter();
+                for value in values.chain(refused(&property)) {
+                    let mut body = full.clone();
+                    body[name] = value.clone();
+                    let shown: String = value.to_string().chars().take(40).collect();
+                    all.push(Case {
+                        what: format!("body {name}={shown}"),
+                        body: Some(body),
+                        ..base.clone()
+                    });
+                }
+                if required.contains(&name.as_str()) {
+                    let mut body = full.clone();
+                    body.as_object_mut().expect("object").remove(name);
+                    all.push(Case {
+                        what: format!("body without {name}"),
+                        body: Some(body),
+                        ..base.clone()
+                    });
+                }
+            }
+            all.push(Case {
+                what: "an unknown body field".to_owned(),
+                body: Some(json!({"unknownField": 1})),
+                ..base.clone()
+            });
+            for (what, body) in [("no body", None), ("a JSON array", Some(json!([full])))] {
+                all.push(Case {
+                    what: what.to_owned(),
+                    body,
+                    ..base.clone()
+                });
+            }
+            all.push(Case {
+                what: "a text/plain body".to_owned(),
+                content_type: Some("text/plain"),
+                ..base.clone()
+            });
+        }
+        all.push(Case {
+            what: "an unknown query parameter".to_owned(),
+            query: vec![("unknownParameter".to_owned(), json!("1"))],
+            ..base.clone()
+        });
+        if op.secured {
+            all.push(Case {
+                what: "no token".to_owned(),
+                token: None,
+                ..base.clone()
+            });
+            all.push(Case {
+                what: "a bad token".to_owned(),
+                token: Some("not.a.token".to_owned()),
+                ..base
+            });
+        }
+        all
+    }
+}
+
+/// A query string value as a client would send it (strings bare, everything else as JSON).
+fn query_text(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn every_route_answers_only_what_the_openapi_document_lists(pool: PgPool) {
+    let api = test_api(pool).await;
+    let doc = api.get("/api/v1/openapi.json").await.body;
+    let (appointment, _) = book(&api, &routine_at_bayview(3, 1, "10:00")).await;
+    let started = api
+        .post(
+            "/api/v1/calls",
+            &json!({"clinicId": clinic_id(BAYVIEW).to_string()}),
+        )
+        .await;
+    let call = started.body["callId"].as_str().expect("callId").to_owned();
+    let mut known = routine_at_bayview(4, 2, "11:00")
+        .as_object()
+        .expect("a booking")
+        .clone();
+    known.insert("appointmentId".to_owned(), json!(appointment.to_string()));
+    let generator = Generator { doc: &doc, known };
+    let operations = operations(&doc);
+    assert!(operations.len() >= 11, "the document lists every route");
+    let mut requests = 0;
+    let mut undocumented = Vec::new();
+    for op in &operations {
+        // Path ids: one that exists (so the request reaches past the look-up), of the kind the
+        // path names; the generated ones are tried as well.
+        let known = if op.path.starts_with("/api/v1/calls/") {
+            call.clone()
+        } else if op.path.starts_with("/api/v1/clinics/") {
+            clinic_id(BAYVIEW).to_string()
+        } else {
+            appointment.to_string()
+        };
+        let mut ids = vec![known];
+        if op.path.contains("{id}") {
+            ids.extend(["not-an-id".to_owned(), uuid::Uuid::new_v4().to_string()]);
+        }
+        for id in &ids {
+            for case in generator.cases(op, &api.token) {
+                let mut uri = op.path.replace("{id}", id);
+                if !case.query.is_empty() {
+                    let pairs: Vec<String> = case
+                        .query
+                        .iter()
+                        .map(|(n, v)| format!("{n}={}", query_text(v)))
+                        .collect();
+                    uri = format!("{uri}?{}", pairs.join("&"));
+                }
+                let bytes = match (&case.body, case.content_type) {
+                    (Some(body), Some("text/plain")) => body.to_string().into_bytes(),
+                    (Some(body), _) => serde_json::to_vec(body).expect("json"),
+                    (None, _) => Vec::new(),
+                };
+                let content_type = case.body.as_ref().and(case.content_type);
+                let before = fingerprint(&api).await;
+                let reply = api
+                    .request_as(
+                        case.token.as_deref(),
+                        op.method.clone(),
+                        &uri,
+                        content_type,
+                        bytes,
+                    )
+                    .await;
+                requests += 1;
+                let shown = format!("{} {} ({}, id {id})", op.method, op.path, case.what);
+                let status = reply.status.as_u16();
+                if reply.status.is_server_error() || !op.documented.contains(&status) {
+                    // Every such answer is collected, so one run shows every gap.
+                    let body: String = reply.body.to_string().chars().take(200).collect();
+                    let line = format!("{shown} → {status} (listed: {:?}): {body}", op.documented);
+                    undocumented.push(line);
+                }
+                if reply.status.is_client_error() {
+                    assert_eq!(reply.content_type(), "application/problem+json", "{shown}");
+                    assert_eq!(fingerprint(&api).await, before, "{shown} wrote something");
+                }
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "{} answers the document does not list, or 5xx:\n{}",
+        undocumented.len(),
+        undocumented.join("\n")
+    );
+    assert!(requests > 300, "{requests} requests generated");
+}
