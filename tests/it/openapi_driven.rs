@@ -8,7 +8,7 @@
 
 use crate::hostile::fingerprint;
 use crate::support::*;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
@@ -137,21 +137,68 @@ fn refused(schema: &Value) -> Vec<Value> {
 #[derive(Clone)]
 struct Case {
     what: String,
+    /// The field (parameter or body property) this case gives a value the document allows: the
+    /// API must not refuse the request naming it.
+    allowed: Option<String>,
     query: Vec<(String, Value)>,
     body: Option<Value>,
     content_type: Option<&'static str>,
     token: Option<String>,
 }
 
+/// Whether the schema allows `value`, as far as the generated values can differ: type, enum,
+/// uuid format, integer bounds, string length (in characters) and pattern.
+fn conforms(schema: &Value, value: &Value) -> bool {
+    if let Some(values) = schema["enum"].as_array() {
+        return values.contains(value);
+    }
+    match value {
+        Value::String(text) => {
+            let length = text.chars().count() as u64;
+            let pattern_ok = schema["pattern"].as_str().is_none_or(|pattern| {
+                regex_automata::dfa::regex::Regex::new(pattern)
+                    .expect("the document's pattern compiles")
+                    .is_match(text)
+            });
+            types(schema).contains(&"string")
+                && (schema["format"] != "uuid" || uuid::Uuid::parse_str(text).is_ok())
+                && schema["minLength"].as_u64().is_none_or(|min| length >= min)
+                && schema["maxLength"].as_u64().is_none_or(|max| length <= max)
+                && pattern_ok
+        }
+        Value::Number(n) => n.as_i64().is_some_and(|n| {
+            types(schema).contains(&"integer")
+                && schema["minimum"].as_i64().is_none_or(|min| n >= min)
+                && schema["maximum"].as_i64().is_none_or(|max| n <= max)
+        }),
+        _ => true,
+    }
+}
+
 impl Generator<'_> {
-    /// Values the schema allows for `name`, the first a plain one (the known value, if any);
-    /// extremes after it.
-    fn allowed(&self, name: &str, schema: &Value) -> Vec<Value> {
-        let mut values: Vec<Value> = self.known.get(name).cloned().into_iter().collect();
-        values.extend(self.generated(schema));
-        values
+    /// Values for `name`, each with whether the schema allows it: the known value first (if
+    /// any), then generated ones, extremes included.
+    fn candidates(&self, name: &str, schema: &Value) -> Vec<(Value, bool)> {
+        let known = self.known.get(name).cloned().into_iter();
+        known
+            .chain(self.generated(schema))
+            .map(|v| {
+                let allowed = conforms(schema, &v);
+                (v, allowed)
+            })
+            .chain(refused(schema).into_iter().map(|v| (v, false)))
+            .collect()
     }
 
+    /// The first value the schema allows for `name`.
+    fn allowed(&self, name: &str, schema: &Value) -> Value {
+        self.candidates(name, schema)
+            .into_iter()
+            .find_map(|(v, allowed)| allowed.then_some(v))
+            .unwrap_or_else(|| panic!("no value generated for {name} fits its schema {schema}"))
+    }
+
+    /// Values of the schema's type, allowed or not (see [`conforms`]).
     fn generated(&self, schema: &Value) -> Vec<Value> {
         let doc = self.doc;
         if let Some(values) = schema["enum"].as_array() {
@@ -183,18 +230,48 @@ impl Generator<'_> {
                 _ => {
                     // At most what a URL can carry (API Gateway: 10,240 bytes), for query parameters.
                     let longest = schema["maxLength"].as_u64().unwrap_or(8_000) as usize;
-                    vec![
+                    let mut values = vec![
                         json!("routine check"),
                         json!(""),
+                        json!("   "),
                         json!("é<script>'\"; DROP TABLE x;--"),
                         json!("x".repeat(longest)),
-                    ]
+                        json!("x".repeat(longest + 1)),
+                    ];
+                    if schema["pattern"].is_string() {
+                        // Dates and times, for the patterns that describe them.
+                        values.extend(
+                            [
+                                "2030-01-07",
+                                "2030-01-07T10:00",
+                                "2030-01-07T10:00:00Z",
+                                "2030-01-07T10:00:30Z",
+                                "1900-01-01T00:00:00Z",
+                                "1899-12-31",
+                                "9999-12-31T23:59:00Z",
+                                "9999-12-31",
+                                "0001-01-01T00:00:00Z",
+                                "-262143-01-01T00:00:00Z",
+                                "2030-02-30T25:61",
+                            ]
+                            .map(Value::from),
+                        );
+                    }
+                    values
                 }
             },
             "integer" => {
                 let low = schema["minimum"].as_i64().unwrap_or(i64::MIN);
                 let high = schema["maximum"].as_i64().unwrap_or(i64::MAX);
-                vec![json!(low.max(1).min(high)), json!(low), json!(high)]
+                let (below, above) = (low.saturating_sub(1), high.saturating_add(1));
+                vec![
+                    json!(low.max(1).min(high)),
+                    json!(low),
+                    json!(high),
+                    json!(below),
+                    json!(above),
+                    json!(i64::MAX),
+                ]
             }
             "number" => vec![json!(1.5), json!(0), json!(f64::MAX)],
             "boolean" => vec![json!(true), json!(false)],
@@ -221,7 +298,7 @@ impl Generator<'_> {
             .flatten()
             .filter(|(name, _)| all || required.contains(&name.as_str()))
             .map(|(name, property)| {
-                let first = self.allowed(name, &resolve(self.doc, property)).remove(0);
+                let first = self.allowed(name, &resolve(self.doc, property));
                 (name.clone(), first)
             })
             .collect()
@@ -233,7 +310,7 @@ impl Generator<'_> {
             .parameters
             .iter()
             .filter(|(_, place, required, _)| place == "query" && *required)
-            .map(|(name, _, _, schema)| (name.clone(), self.allowed(name, schema).remove(0)))
+            .map(|(name, _, _, schema)| (name.clone(), self.allowed(name, schema)))
             .collect();
         let base_body = op
             .body
@@ -241,6 +318,7 @@ impl Generator<'_> {
             .map(|s| Value::Object(self.object(s, false)));
         let base = Case {
             what: "valid".to_owned(),
+            allowed: None,
             query: base_query.clone(),
             body: base_body.clone(),
             content_type: op.body.as_ref().map(|_| "application/json"),
@@ -251,12 +329,9 @@ impl Generator<'_> {
             if place != "query" {
                 continue;
             }
-            let values = self
-                .allowed(name, schema)
-                .into_iter()
-                .chain(refused(schema));
-            for value in values {
+            for (value, is_allowed) in self.candidates(name, schema) {
                 let mut case = base.clone();
+                case.allowed = is_allowed.then(|| name.clone());
                 case.query.retain(|(n, _)| n != name);
                 case.query.push((name.clone(), value.clone()));
                 case.what = format!("query {name}={value}");
@@ -279,13 +354,13 @@ impl Generator<'_> {
                 .collect();
             for (name, property) in schema["properties"].as_object().into_iter().flatten() {
                 let property = resolve(doc, property);
-                let values = self.allowed(name, &property).into_iter();
-                for value in values.chain(refused(&property)) {
+                for (value, is_allowed) in self.candidates(name, &property) {
                     let mut body = full.clone();
                     body[name] = value.clone();
                     let shown: String = value.to_string().chars().take(40).collect();
                     all.push(Case {
                         what: format!("body {name}={shown}"),
+                        allowed: is_allowed.then(|| name.clone()),
                         body: Some(body),
                         ..base.clone()
                     });
@@ -414,6 +489,26 @@ async fn every_route_answers_only_what_the_openapi_document_lists(pool: PgPool) 
                 requests += 1;
                 let shown = format!("{} {} ({}, id {id})", op.method, op.path, case.what);
                 let status = reply.status.as_u16();
+                // A refusal of the field itself; one relating it to another field (which names
+                // that field, e.g. "must be after `from`") is a rule across fields that no one
+                // field's schema can state.
+                let refused_as_invalid = case.allowed.as_ref().is_some_and(|field| {
+                    reply.status == StatusCode::BAD_REQUEST
+                        && reply.body["errors"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|e| {
+                                e["field"] == field.as_str()
+                                    && !e["message"].as_str().unwrap_or_default().contains('`')
+                            })
+                });
+                if refused_as_invalid {
+                    let body: String = reply.body.to_string().chars().take(200).collect();
+                    undocumented.push(format!(
+                        "{shown} → 400 for a value the document allows: {body}"
+                    ));
+                }
                 if reply.status.is_server_error() || !op.documented.contains(&status) {
                     // Every such answer is collected, so one run shows every gap.
                     let body: String = reply.body.to_string().chars().take(200).collect();

@@ -50,6 +50,11 @@ async fn the_apis_logs_carry_no_patient_data_on_risky_paths(pool: PgPool) {
     // everything the API (and its database pool) logs here, at every level.
     let captured = Captured::default();
     let writer = captured.clone();
+    // While one dispatcher alone is registered, tracing-core computes a callsite's interest,
+    // on whichever thread first reaches it, from THAT thread's default: another test's thread
+    // reaching the API's "request refused" first would cache "never" and this capture would
+    // miss it. A second registered dispatcher makes it ask every registered one.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     let guard = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)

@@ -29,8 +29,8 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CancelAppointmentRequest {
-    /// 1 to 500 characters, no control characters. Required.
-    #[schema(example = "Patient called to cancel", required = true)]
+    /// 1 to 500 characters, not only blanks, no control characters. Required.
+    #[schema(value_type = String, example = "Patient called to cancel", required = true, max_length = 500, pattern = "\\S")]
     pub reason: Option<String>,
 }
 

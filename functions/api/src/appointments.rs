@@ -27,22 +27,24 @@ use uuid::Uuid;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BookAppointmentRequest {
     /// Clinic id (UUID). Required.
-    #[schema(format = Uuid, required = true)]
+    #[schema(value_type = String, format = Uuid, required = true)]
     pub clinic_id: Option<String>,
     /// Patient id (UUID). Required.
-    #[schema(format = Uuid, required = true)]
+    #[schema(value_type = String, format = Uuid, required = true)]
     pub patient_id: Option<String>,
     /// Optometrist id (UUID). Omit to let the clinic's least busy free provider take it.
     #[schema(format = Uuid)]
     pub provider_id: Option<String>,
-    /// Start: clinic-local `2026-11-23T09:30`, or RFC 3339 with an offset. Required.
-    #[schema(example = "2026-11-23T09:30", required = true)]
+    /// Start: clinic-local `2026-11-23T09:30`, or RFC 3339 with an offset; on a whole minute,
+    /// and not in a daylight-saving gap or overlap of the clinic's time zone. Required.
+    #[schema(schema_with = crate::schemas::booking_start, required = true)]
     pub date_time: Option<String>,
     /// ROUTINE, FOLLOW_UP, EMERGENCY or CONTACT_LENS. Required.
     #[serde(rename = "type")]
-    #[schema(example = "ROUTINE", required = true)]
+    #[schema(schema_with = crate::schemas::appointment_type, required = true)]
     pub kind: Option<String>,
-    /// Up to 1000 characters.
+    /// Up to 1000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 1000)]
     pub notes: Option<String>,
 }
 
@@ -339,16 +341,22 @@ pub const MAX_PAGE: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 0-based page number, 0..=1000 (default 0).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 1000)]
     pub page: Option<String>,
     /// Page size, 1..=100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub size: Option<String>,
     /// Only this clinic (UUID).
+    #[param(format = Uuid)]
     pub clinic_id: Option<String>,
     /// Only this status.
+    #[param(schema_with = crate::schemas::appointment_status)]
     pub status: Option<String>,
     /// Appointments starting at or after: RFC 3339, or a date (UTC midnight); years 1900-9999.
+    #[param(schema_with = crate::schemas::query_instant)]
     pub from: Option<String>,
     /// Appointments starting before: RFC 3339, or a date (UTC midnight); years 1900-9999.
+    #[param(schema_with = crate::schemas::query_instant)]
     pub to: Option<String>,
 }
 

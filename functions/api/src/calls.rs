@@ -23,7 +23,7 @@ use uuid::Uuid;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartCallRequest {
     /// The clinic the caller is calling about (UUID). Required.
-    #[schema(format = Uuid, required = true)]
+    #[schema(value_type = String, format = Uuid, required = true)]
     pub clinic_id: Option<String>,
 }
 
@@ -40,7 +40,7 @@ pub struct CallStartedView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndCallRequest {
     /// BOOKED, RESCHEDULED, CANCELLED, INFORMATION or ABANDONED. Required.
-    #[schema(example = "BOOKED", required = true)]
+    #[schema(schema_with = crate::schemas::call_outcome, required = true)]
     pub outcome: Option<String>,
     /// The appointment booked, changed or cancelled in the call; required when BOOKED.
     #[schema(format = Uuid)]

@@ -105,10 +105,11 @@ pub async fn list_clinics(
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityParams {
     /// The clinic-local day, YYYY-MM-DD (years 1900-9999). Required.
+    #[param(schema_with = crate::schemas::query_date, required = true)]
     pub date: Option<String>,
     /// Exam type, which sets the slot length (default ROUTINE).
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = crate::schemas::appointment_type)]
     pub kind: Option<String>,
 }
 

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod metrics;
 pub mod patients;
 pub mod problem;
+pub mod schemas;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;

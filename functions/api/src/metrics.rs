@@ -33,10 +33,13 @@ pub const MAX_RANGE: Duration = Duration::days(31);
 #[into_params(parameter_in = Query)]
 pub struct MetricsParams {
     /// Only this clinic (UUID); default: every clinic of the agent.
+    #[param(format = Uuid)]
     pub clinic_id: Option<String>,
     /// Start of the range (RFC 3339 or YYYY-MM-DD, UTC; years 1900-9999); rounded down to the hour. Default: `to` − 24 h.
+    #[param(schema_with = crate::schemas::query_instant)]
     pub from: Option<String>,
     /// End of the range, exclusive (RFC 3339 or YYYY-MM-DD, UTC; years 1900-9999); rounded up to the hour. Default: now.
+    #[param(schema_with = crate::schemas::query_instant)]
     pub to: Option<String>,
 }
 
@@ -68,12 +71,15 @@ impl MetricsParams {
         let to = hour_ceiling(to.unwrap_or(now));
         let from = window_start(from.unwrap_or(to - Duration::hours(24)), HOUR);
         if from >= to {
-            return Err(ApiError::invalid("to", "must be after from"));
+            return Err(ApiError::invalid("to", "must be after `from`"));
         }
         if to - from > MAX_RANGE {
             return Err(ApiError::invalid(
                 "from",
-                format!("the range may span at most {} days", MAX_RANGE.num_days()),
+                format!(
+                    "must be at most {} days before `to` (default: now)",
+                    MAX_RANGE.num_days()
+                ),
             ));
         }
         Ok(Range { clinic, from, to })

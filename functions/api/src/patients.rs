@@ -18,9 +18,12 @@ pub const MAX_MATCHES: i64 = 50;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PatientSearch {
-    /// Part of the patient's name, 2 to 100 characters. Required.
+    /// Part of the patient's name, 2 to 100 characters once blanks around it are trimmed.
+    /// Required.
+    #[param(value_type = String, required = true, min_length = 2, max_length = 100, pattern = "\\S.*\\S")]
     pub q: Option<String>,
     /// How many matches, 1..=50 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 50)]
     pub size: Option<String>,
 }
 
