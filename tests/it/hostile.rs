@@ -145,10 +145,10 @@ pub async fn fingerprint(api: &TestApi) -> Vec<(String, i64, String)> {
         .expect("fingerprint")
 }
 
-#[sqlx::test(migrator = "store::MIGRATOR")]
-async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(pool: PgPool) {
-    let api = test_api(pool).await;
-    let (appointment, _) = book(&api, &routine_at_bayview(3, 1, "10:00")).await;
+/// Something for the routes' path ids to name: an appointment booked at Bayview and a call
+/// started there (its id).
+pub async fn an_appointment_and_a_call(api: &TestApi) -> (domain::AppointmentId, String) {
+    let (appointment, _) = book(api, &routine_at_bayview(3, 1, "10:00")).await;
     let started = api
         .post(
             "/api/v1/calls",
@@ -156,6 +156,13 @@ async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(poo
         )
         .await;
     let call = started.body["callId"].as_str().expect("callId").to_owned();
+    (appointment, call)
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn random_and_malformed_requests_never_fail_on_our_side_nor_half_write(pool: PgPool) {
+    let api = test_api(pool).await;
+    let (appointment, call) = an_appointment_and_a_call(&api).await;
     // The fingerprint sees a change in place (no row added): the check below can fail.
     let untouched = fingerprint(&api).await;
     sqlx::query("UPDATE appointments SET notes = 'changed in place' WHERE id = $1")

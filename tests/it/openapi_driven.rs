@@ -6,7 +6,7 @@
 //! document lists for that route, never 5xx, every refusal a problem+json document, and a
 //! refused request must write nothing.
 
-use crate::hostile::fingerprint;
+use crate::hostile::{an_appointment_and_a_call, fingerprint};
 use crate::support::*;
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -144,6 +144,16 @@ struct Case {
     body: Option<Value>,
     content_type: Option<&'static str>,
     token: Option<String>,
+}
+
+/// The names of the object schema's required properties.
+fn required(schema: &Value) -> Vec<&str> {
+    schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 /// Whether the schema allows `value`, as far as the generated values can differ: type, enum,
@@ -286,12 +296,7 @@ impl Generator<'_> {
     /// An object with every required property (or every property, with `all`) set to its first
     /// allowed value.
     fn object(&self, schema: &Value, all: bool) -> Map<String, Value> {
-        let required: Vec<&str> = schema["required"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let required = required(schema);
         schema["properties"]
             .as_object()
             .into_iter()
@@ -346,12 +351,7 @@ impl Generator<'_> {
         }
         if let Some(schema) = &op.body {
             let full = Value::Object(self.object(schema, true));
-            let required: Vec<&str> = schema["required"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let required = required(schema);
             for (name, property) in schema["properties"].as_object().into_iter().flatten() {
                 let property = resolve(doc, property);
                 for (value, is_allowed) in self.candidates(name, &property) {
@@ -427,14 +427,7 @@ fn query_text(value: &Value) -> String {
 async fn every_route_answers_only_what_the_openapi_document_lists(pool: PgPool) {
     let api = test_api(pool).await;
     let doc = api.get("/api/v1/openapi.json").await.body;
-    let (appointment, _) = book(&api, &routine_at_bayview(3, 1, "10:00")).await;
-    let started = api
-        .post(
-            "/api/v1/calls",
-            &json!({"clinicId": clinic_id(BAYVIEW).to_string()}),
-        )
-        .await;
-    let call = started.body["callId"].as_str().expect("callId").to_owned();
+    let (appointment, call) = an_appointment_and_a_call(&api).await;
     let mut known = routine_at_bayview(4, 2, "11:00")
         .as_object()
         .expect("a booking")
