@@ -266,14 +266,21 @@ async fn an_attempt_that_died_after_sending_is_not_repeated(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "store::MIGRATOR")]
-async fn a_cancelled_appointment_gets_no_email(pool: PgPool) {
+/// An appointment awaiting its confirmation email, then cancelled by its patient.
+async fn cancelled_while_awaiting_confirmation(
+    pool: PgPool,
+) -> (FunctionContext, AppointmentId, SagaId) {
     let (ctx, id, saga) = awaiting_confirmation(pool).await;
     let cancel = AppointmentCommand::Cancel {
         reason: CancelReason::parse("Patient called to cancel").expect("reason"),
     };
     apply_commands(&ctx.pool, &ctx.registry, id, &[cancel]).await;
+    (ctx, id, saga)
+}
 
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_cancelled_appointment_gets_no_email(pool: PgPool) {
+    let (ctx, id, saga) = cancelled_while_awaiting_confirmation(pool).await;
     delivery_sends_and_claims_nothing(&ctx, id, saga).await;
 }
 
@@ -281,12 +288,7 @@ async fn a_cancelled_appointment_gets_no_email(pool: PgPool) {
 /// the appointment, but before the claim, still stops the email.
 #[sqlx::test(migrator = "store::MIGRATOR")]
 async fn a_claim_after_a_cancellation_is_refused(pool: PgPool) {
-    let (ctx, id, saga) = awaiting_confirmation(pool).await;
-    let cancel = AppointmentCommand::Cancel {
-        reason: CancelReason::parse("Patient called to cancel").expect("reason"),
-    };
-    apply_commands(&ctx.pool, &ctx.registry, id, &[cancel]).await;
-
+    let (ctx, id, saga) = cancelled_while_awaiting_confirmation(pool).await;
     let claimed = notifications::claim(&ctx.pool, saga, id, Utc::now()).await;
     assert_eq!(claimed.expect("claim"), Claim::BookingEnded);
     assert_eq!(claim(&ctx.pool, saga).await, None);
