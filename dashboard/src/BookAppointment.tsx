@@ -1,6 +1,6 @@
 // Booking as an agent does it on the phone: clinic → day → exam type → a free slot from the
 // availability endpoint → patient (search) → submit. The exam type comes before the slot
-// (the issue lists it after the patient) because it sets the slot length: a 45-minute
+// because it sets the slot length: a 45-minute
 // contact-lens fitting does not fit every gap a 20-minute follow-up does.
 // After the 202 the screen shows PROCESSING, then the live status as the saga moves.
 

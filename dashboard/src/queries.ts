@@ -7,8 +7,8 @@ import type { Clinic, Metrics } from "./api";
 import { useAuth } from "./auth";
 import { todayRange } from "./metrics";
 
-/** Auto-refresh period for every live panel (the seed refreshed every 30 s; agents on the
- * phone want fresher numbers, so 15 s, the low end of the issue's 15–30 s). */
+/** Auto-refresh period for every live panel: 15 s, so an agent on the phone sees numbers at
+ * most that old without asking for them. */
 export const REFRESH_MS = 15_000;
 
 export function useClinics() {

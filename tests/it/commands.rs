@@ -83,7 +83,7 @@ async fn confirm_then_complete_walk_the_status_machine_and_late_commands_change_
     assert_eq!(state(&pool, id).await, ("PENDING_INSURANCE".to_owned(), 1));
     assert_eq!(events(&pool).await, ["AppointmentCreated"]);
 
-    // The saga's insurance step (issue 4) moves it on; stand in for it here.
+    // The saga's insurance step moves it on; stand in for it here.
     sqlx::query(
         "UPDATE appointments SET status = 'AWAITING_CONFIRMATION', version = 2 WHERE id = $1",
     )

@@ -17,7 +17,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::Utc;
-use domain::appointment::{AppointmentCommand, DomainError};
+use domain::appointment::{AppointmentCommand, CommandKind, DomainError};
 use domain::values::CancelReason;
 use domain::{AppointmentId, AppointmentStatus};
 use serde::{Deserialize, Serialize};
@@ -69,44 +69,48 @@ pub struct AppointmentCommandResult {
 }
 
 /// A refused command in words a call-center agent understands, with a stable problem type.
+/// Both matches are exhaustive: a new command or status does not compile until it is mapped.
 fn refused(error: DomainError) -> ApiError {
     use AppointmentStatus as S;
-    let DomainError::InvalidTransition { command, from } = error else {
-        return match error {
-            DomainError::NotScheduled => ApiError::NotFound {
+    use CommandKind as K;
+    let (command, from) = match error {
+        DomainError::InvalidTransition { command, from } => (command, from),
+        DomainError::NotScheduled => {
+            return ApiError::NotFound {
                 what: "appointment",
                 field: None,
-            },
-            other => {
-                tracing::error!(error = %other, "unexpected refusal of an appointment command");
-                ApiError::Internal
             }
-        };
+        }
+        // The API sends neither Schedule nor the saga's commands through this path.
+        DomainError::AlreadyScheduled => {
+            tracing::error!(%error, "unexpected refusal of an appointment command");
+            return ApiError::Internal;
+        }
     };
     let (kind, title, detail): (&str, &str, String) = match (command, from) {
-        ("cancel", S::Completed) => (
+        (K::Cancel, S::Completed) => (
             "appointment-completed",
             "A completed appointment cannot be cancelled",
             "This appointment has already taken place and is completed, so it can no longer be \
              cancelled."
                 .to_owned(),
         ),
-        ("cancel", S::Cancelled) => (
+        (K::Cancel, S::Cancelled) => (
             "already-cancelled",
             "The appointment is already cancelled",
             "This appointment was already cancelled; nothing was changed.".to_owned(),
         ),
-        ("complete", S::Completed) => (
+        (K::Complete, S::Completed) => (
             "already-completed",
             "The appointment is already completed",
             "This appointment was already completed; nothing was changed.".to_owned(),
         ),
-        ("complete", S::Cancelled) => (
+        (K::Complete, S::Cancelled) => (
             "appointment-cancelled",
             "A cancelled appointment cannot be completed",
             "This appointment was cancelled, so it cannot be completed.".to_owned(),
         ),
-        ("complete", S::PendingInsurance | S::AwaitingConfirmation) => (
+        (K::Complete, S::PendingInsurance | S::AwaitingConfirmation) => (
             "not-confirmed",
             "The appointment must be confirmed first",
             format!(
@@ -118,7 +122,10 @@ fn refused(error: DomainError) -> ApiError {
                 }
             ),
         ),
-        _ => (
+        // What the domain accepts today; should a rule change refuse them, say so plainly.
+        (K::Cancel, S::PendingInsurance | S::AwaitingConfirmation | S::Confirmed)
+        | (K::Complete, S::Confirmed)
+        | (K::Schedule | K::MarkInsuranceVerified | K::Confirm, _) => (
             "invalid-transition",
             "The appointment's status does not allow this change",
             format!("Cannot {command} an appointment that is {from}."),

@@ -18,6 +18,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use contract::SchemaRegistry;
+use messaging::config::{ConfigError, Env};
+use messaging::database::DatabaseSource;
 use problem::ApiError;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -37,56 +39,43 @@ pub struct AppState {
     pub auth: Arc<auth::Verifier>,
 }
 
-/// Settings read from the environment once.
+/// Settings read from the environment once, at start (the rule for bad values:
+/// `messaging::config`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    /// `DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` (`messaging::database`).
+    pub database: DatabaseSource,
+    /// `SCHEMA_REGISTRY_NAME`, default `clinic-scheduling`.
     pub registry_name: String,
+    /// `DB_MAX_CONNECTIONS`, default 5: a Lambda instance serves one request at a time.
     pub db_max_connections: u32,
+    /// `KAFKA_BOOTSTRAP_SERVERS` and `KAFKA_AUTH` (optional: publish bookings right after
+    /// commit).
     pub kafka: Option<messaging::KafkaConfig>,
-    /// The identity provider whose tokens the API accepts.
+    /// The identity provider whose tokens the API accepts: `AUTH_ISSUER`, `AUTH_AUDIENCE`,
+    /// `AUTH_JWKS_URL` (all required).
     pub auth_issuer: String,
     pub auth_audience: String,
     pub auth_jwks_url: String,
-    /// How long a fetched JWKS is trusted before it is fetched again.
+    /// `AUTH_JWKS_MAX_AGE_SECONDS`, default 300: a key removed from the JWKS stops working
+    /// within that time.
     pub auth_jwks_max_age: std::time::Duration,
 }
 
 impl Config {
-    /// The database (`DATABASE_URL`, or the secret `DATABASE_SECRET_ARN`: see
-    /// `messaging::database`), `SCHEMA_REGISTRY_NAME` (default `clinic-scheduling`),
-    /// `DB_MAX_CONNECTIONS` (default 5: a Lambda instance serves one request at a time),
-    /// `KAFKA_BOOTSTRAP_SERVERS` and `KAFKA_AUTH` (optional: publish bookings right after
-    /// commit), and the token issuer: `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_JWKS_URL` (all
-    /// required) and `AUTH_JWKS_MAX_AGE_SECONDS` (default 300: a key removed from the JWKS
-    /// stops working within that time).
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let required =
-            |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
-        let database_url = messaging::database::database_url_from_env().await?;
-        let registry_name = std::env::var("SCHEMA_REGISTRY_NAME")
-            .unwrap_or_else(|_| contract::DEFAULT_REGISTRY_NAME.to_owned());
-        let db_max_connections = match std::env::var("DB_MAX_CONNECTIONS") {
-            Ok(v) => v
-                .parse()
-                .map_err(|_| anyhow::anyhow!("DB_MAX_CONNECTIONS must be a positive integer"))?,
-            Err(_) => 5,
-        };
-        let auth_jwks_max_age = match std::env::var("AUTH_JWKS_MAX_AGE_SECONDS") {
-            Ok(v) => std::time::Duration::from_secs(v.parse().map_err(|_| {
-                anyhow::anyhow!("AUTH_JWKS_MAX_AGE_SECONDS must be a whole number of seconds")
-            })?),
-            Err(_) => auth::DEFAULT_JWKS_MAX_AGE,
-        };
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            database_url,
-            registry_name,
-            db_max_connections,
-            kafka: messaging::KafkaConfig::from_env()?,
-            auth_issuer: required("AUTH_ISSUER")?,
-            auth_audience: required("AUTH_AUDIENCE")?,
-            auth_jwks_url: required("AUTH_JWKS_URL")?,
-            auth_jwks_max_age,
+            database: DatabaseSource::from_env(env)?,
+            registry_name: env
+                .get("SCHEMA_REGISTRY_NAME")
+                .unwrap_or_else(|| contract::DEFAULT_REGISTRY_NAME.to_owned()),
+            db_max_connections: env.positive_or("DB_MAX_CONNECTIONS", 5)?,
+            kafka: messaging::KafkaConfig::from_env(env)?,
+            auth_issuer: env.required("AUTH_ISSUER")?,
+            auth_audience: env.required("AUTH_AUDIENCE")?,
+            auth_jwks_url: env.required("AUTH_JWKS_URL")?,
+            auth_jwks_max_age: env
+                .seconds_or("AUTH_JWKS_MAX_AGE_SECONDS", auth::DEFAULT_JWKS_MAX_AGE)?,
         })
     }
 }
@@ -284,7 +273,7 @@ pub(crate) fn route_of(request: &axum::extract::Request) -> String {
 /// Builds the state from config (the pool, the registry client and the token verifier), once.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let pool = store::connect(
-        &config.database_url,
+        &config.database.url().await?,
         store::PoolSettings {
             max_connections: config.db_max_connections,
             ..Default::default()

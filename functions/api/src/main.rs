@@ -6,7 +6,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let config = api::Config::from_env().await?;
+    let config = api::Config::from_env(&messaging::config::Env::process())?;
     let state = api::build_state(&config).await?;
     lambda_http::run(api::app(state))
         .await

@@ -1,6 +1,8 @@
-//! cancel-appointment: triggered by `appointments.commands.cancel` (CancelAppointment, from an
-//! agent through the API or from the saga as compensation); any live status → CANCELLED with
-//! the reason, emits AppointmentCancelled. The freed slot can be booked again at once.
+//! cancel-appointment: triggered by `appointments.commands.cancel` (CancelAppointment, from the
+//! saga as compensation, or from the clinics' own systems); any live status → CANCELLED with
+//! the reason, emits AppointmentCancelled. The freed slot can be booked again at once. An
+//! agent's cancel in the API is applied by the API itself, synchronously, through the same
+//! write-side rules.
 
 use contract::CancelAppointment;
 use domain::appointment::AppointmentCommand;
@@ -23,8 +25,11 @@ impl AppointmentCommandSpec for Spec {
     }
 
     fn command(record: &CancelAppointment) -> Result<AppointmentCommand, HandlerError> {
-        let reason = CancelReason::parse(&record.reason)
-            .map_err(|e| HandlerError::Permanent(format!("reason {e}")))?;
+        let reason =
+            CancelReason::parse(&record.reason).map_err(|e| HandlerError::InvalidField {
+                field: "reason",
+                reason: e.to_string(),
+            })?;
         Ok(AppointmentCommand::Cancel { reason })
     }
 }

@@ -1,5 +1,8 @@
-//! complete-appointment: triggered by `appointments.commands.complete` (CompleteAppointment,
-//! sent by the API when the exam took place); CONFIRMED → COMPLETED, emits AppointmentCompleted.
+//! complete-appointment: triggered by `appointments.commands.complete` (CompleteAppointment);
+//! CONFIRMED → COMPLETED, emits AppointmentCompleted. The topic is the inlet for the clinics'
+//! own systems (a practice-management system that records the exam took place), as
+//! `appointments.commands.schedule` is for telephony; an agent's "complete" in the API is
+//! applied by the API itself, synchronously, through the same write-side rules.
 
 use contract::CompleteAppointment;
 use domain::appointment::AppointmentCommand;

@@ -7,10 +7,13 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     messaging::lambda::init_tracing();
-    let database_url = messaging::database::database_url_from_env().await?;
-    let kafka = messaging::KafkaConfig::from_env()?.ok_or("KAFKA_BOOTSTRAP_SERVERS is not set")?;
+    let env = messaging::config::Env::process();
+    let database = messaging::database::DatabaseSource::from_env(&env)?;
+    let kafka = messaging::KafkaConfig::from_env(&env)?.ok_or(
+        messaging::config::ConfigError::Missing("KAFKA_BOOTSTRAP_SERVERS"),
+    )?;
     let pool = store::connect(
-        &database_url,
+        &database.url().await?,
         store::PoolSettings {
             max_connections: 2,
             ..Default::default()

@@ -82,7 +82,7 @@ impl FunctionInput for AppointmentEvent {
             InsuranceVerified::TOPIC => Ok(AppointmentEvent::InsuranceVerified(
                 InsuranceVerified::decode(registry, topic, value).await?,
             )),
-            other => Err(HandlerError::Permanent(format!("unexpected topic {other}"))),
+            other => Err(HandlerError::UnexpectedTopic(other.to_owned())),
         }
     }
 

@@ -33,7 +33,7 @@ impl FunctionInput for CallEvent {
             CallEnded::TOPIC => Ok(CallEvent::Ended(
                 CallEnded::decode(registry, topic, value).await?,
             )),
-            other => Err(HandlerError::Permanent(format!("unexpected topic {other}"))),
+            other => Err(HandlerError::UnexpectedTopic(other.to_owned())),
         }
     }
 

@@ -89,7 +89,7 @@ impl FunctionInput for MetricsEvent {
                     MetricsEventKind::Reached(Stage::Completed),
                 )
             }
-            other => return Err(HandlerError::Permanent(format!("unexpected topic {other}"))),
+            other => return Err(HandlerError::UnexpectedTopic(other.to_owned())),
         })
     }
 

@@ -29,7 +29,10 @@ impl KafkaFunction for ScheduleAppointmentFn {
             .as_deref()
             .map(Notes::parse)
             .transpose()
-            .map_err(|e| HandlerError::Permanent(format!("notes {e}")))?;
+            .map_err(|e| HandlerError::InvalidField {
+                field: "notes",
+                reason: e.to_string(),
+            })?;
         let request = ScheduleRequest {
             appointment_id: cmd.appointment_id,
             saga_id: cmd.saga_id,
@@ -45,7 +48,7 @@ impl KafkaFunction for ScheduleAppointmentFn {
             // The same appointment booked by an earlier delivery (under another event id).
             Ok(_) | Err(BookingError::AlreadyExists) => Ok(()),
             Err(BookingError::Store(e)) => Err(e.into()),
-            Err(rule) => Err(HandlerError::Permanent(format!("cannot book: {rule}"))),
+            Err(rule) => Err(HandlerError::Unbookable(rule)),
         }
     }
 }

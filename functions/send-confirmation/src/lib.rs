@@ -53,9 +53,13 @@ use std::time::Duration;
 use store::notifications::{self, Claim, Confirmation};
 use store::outbox::{self, OutboxRecord};
 
-/// Environment variable naming the From address (a verified SES identity).
-pub const SENDER_ENV: &str = "CONFIRMATION_SENDER";
 pub const DEFAULT_SENDER: &str = "appointments@eyecare-callcenter.example";
+
+/// The From address (a verified SES identity): `CONFIRMATION_SENDER`, default [`DEFAULT_SENDER`].
+pub fn sender_from_env(env: &messaging::config::Env) -> String {
+    env.get("CONFIRMATION_SENDER")
+        .unwrap_or_else(|| DEFAULT_SENDER.to_owned())
+}
 
 /// ConfirmationSent's message id when an earlier attempt's outcome was never recorded.
 const UNKNOWN_MESSAGE_ID: &str = "unknown";
@@ -131,14 +135,19 @@ fn message(email: Email) -> Result<Message, HandlerError> {
             .data(data)
             .charset("UTF-8")
             .build()
-            .map_err(|e| {
-                HandlerError::Permanent(format!("cannot build the confirmation email: {e}"))
+            .map_err(|e| HandlerError::Service {
+                detail: format!("cannot build the confirmation email: {e}"),
+                retryable: false,
             })
     };
     Ok(Message::builder()
         .subject(text(email.subject)?)
         .body(Body::builder().text(text(email.body)?).build())
         .build())
+}
+
+fn ses_failed(detail: String, retryable: bool) -> HandlerError {
+    HandlerError::Service { detail, retryable }
 }
 
 /// What a failed SendEmail means: whether the email surely did not go out, and the error to
@@ -151,9 +160,10 @@ fn failure(e: &SdkError<SendEmailError>) -> (bool, HandlerError) {
             let status = service.raw().status().as_u16();
             (
                 false,
-                HandlerError::Transient(format!(
-                    "SES answered {status} ({code}): outcome unknown, the email may have been sent"
-                )),
+                ses_failed(
+                    format!("SES answered {status} ({code}): outcome unknown, the email may have been sent"),
+                    true,
+                ),
             )
         }
         SdkError::ServiceError(service) => {
@@ -168,30 +178,28 @@ fn failure(e: &SdkError<SendEmailError>) -> (bool, HandlerError) {
                     | SendEmailError::MailFromDomainNotVerifiedException(_)
                     | SendEmailError::NotFoundException(_)
             );
-            let error = if permanent {
-                HandlerError::Permanent(reason)
-            } else {
-                HandlerError::Transient(reason)
-            };
-            (true, error)
+            (true, ses_failed(reason, !permanent))
         }
         SdkError::ConstructionFailure(_) => (
             true,
-            HandlerError::Permanent(format!(
-                "cannot build the SES request: {}",
-                DisplayErrorContext(e)
-            )),
+            ses_failed(
+                format!("cannot build the SES request: {}", DisplayErrorContext(e)),
+                false,
+            ),
         ),
         SdkError::DispatchFailure(_) => (
             never_reached_ses(e),
-            HandlerError::Transient(format!("SES unreachable: {}", DisplayErrorContext(e))),
+            ses_failed(format!("SES unreachable: {}", DisplayErrorContext(e)), true),
         ),
         _ => (
             false,
-            HandlerError::Transient(format!(
-                "SES outcome unknown, the email may have been sent: {}",
-                DisplayErrorContext(e)
-            )),
+            ses_failed(
+                format!(
+                    "SES outcome unknown, the email may have been sent: {}",
+                    DisplayErrorContext(e)
+                ),
+                true,
+            ),
         ),
     }
 }
@@ -276,11 +284,9 @@ impl KafkaFunction for SendConfirmationFn {
         let (appointment_id, saga_id) = (cmd.appointment_id, cmd.saga_id);
         let confirmation = notifications::load_for_confirmation(&ctx.pool, appointment_id)
             .await?
-            .ok_or(HandlerError::Permanent("no such appointment".into()))?;
+            .ok_or(HandlerError::NotFound("appointment"))?;
         if confirmation.saga_id != saga_id {
-            return Err(HandlerError::Permanent(
-                "the appointment belongs to another saga".into(),
-            ));
+            return Err(HandlerError::SagaMismatch);
         }
         if confirmation.status == AppointmentStatus::Cancelled {
             tracing::info!(%appointment_id, %saga_id, "appointment cancelled: no confirmation email");

@@ -2,12 +2,12 @@
 //! default AWS configuration (`AWS_ENDPOINT_URL` points it at moto locally); the From address
 //! from `CONFIRMATION_SENDER`.
 
-use send_confirmation::{SendConfirmationFn, DEFAULT_SENDER, SENDER_ENV};
+use send_confirmation::{sender_from_env, SendConfirmationFn};
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let sender = std::env::var(SENDER_ENV).unwrap_or_else(|_| DEFAULT_SENDER.to_owned());
+    let sender = sender_from_env(&messaging::config::Env::process());
     let ses = aws_sdk_sesv2::Client::new(&config);
     messaging::lambda::run(SendConfirmationFn::new(ses, sender)).await
 }

@@ -1,7 +1,8 @@
 //! verify-insurance: triggered by `insurance.commands.verify` (VerifyInsurance, sent by the
 //! booking saga); emits InsuranceVerified or InsuranceFailed (with a reason an agent can read
-//! out) through the outbox. Eligibility is `domain::insurance::check_eligibility` on the
-//! patient's policy, behind `InsuranceChecker`, so a clearinghouse client can replace it.
+//! out) through the outbox. Eligibility comes from an `InsuranceChecker`: `PolicyOnFile` applies
+//! `domain::insurance::check_eligibility` to the policy stored with the patient, read through
+//! the record's transaction.
 
 use async_trait::async_trait;
 use contract::{InsuranceFailed, InsuranceVerified, VerifyInsurance};
@@ -40,7 +41,7 @@ impl InsuranceChecker for PolicyOnFile {
     ) -> Result<Eligibility, HandlerError> {
         let clinic = store::catalog::load_clinic(db, clinic)
             .await?
-            .ok_or(HandlerError::Permanent("unknown clinic".into()))?;
+            .ok_or(HandlerError::NotFound("clinic"))?;
         let Some(patient) = store::catalog::load_patient(&mut *db, patient).await? else {
             return Ok(Eligibility::Ineligible {
                 reason: "the patient is not on file".to_owned(),

@@ -103,14 +103,36 @@ pub enum AppointmentCommand {
     Complete,
 }
 
+/// Which command, without its data: what a refusal names, so callers match it exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandKind {
+    Schedule,
+    MarkInsuranceVerified,
+    Confirm,
+    Cancel,
+    Complete,
+}
+
+impl fmt::Display for CommandKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommandKind::Schedule => "schedule",
+            CommandKind::MarkInsuranceVerified => "mark insurance verified",
+            CommandKind::Confirm => "confirm",
+            CommandKind::Cancel => "cancel",
+            CommandKind::Complete => "complete",
+        })
+    }
+}
+
 impl AppointmentCommand {
-    fn name(&self) -> &'static str {
+    pub fn kind(&self) -> CommandKind {
         match self {
-            AppointmentCommand::Schedule(_) => "schedule",
-            AppointmentCommand::MarkInsuranceVerified => "mark insurance verified",
-            AppointmentCommand::Confirm => "confirm",
-            AppointmentCommand::Cancel { .. } => "cancel",
-            AppointmentCommand::Complete => "complete",
+            AppointmentCommand::Schedule(_) => CommandKind::Schedule,
+            AppointmentCommand::MarkInsuranceVerified => CommandKind::MarkInsuranceVerified,
+            AppointmentCommand::Confirm => CommandKind::Confirm,
+            AppointmentCommand::Cancel { .. } => CommandKind::Cancel,
+            AppointmentCommand::Complete => CommandKind::Complete,
         }
     }
 }
@@ -157,7 +179,7 @@ pub enum DomainError {
     NotScheduled,
     #[error("cannot {command} an appointment that is {from}")]
     InvalidTransition {
-        command: &'static str,
+        command: CommandKind,
         from: AppointmentStatus,
     },
 }
@@ -180,7 +202,7 @@ pub fn handle(
     };
     let version = current.version + 1;
     let refuse = |command: &C| DomainError::InvalidTransition {
-        command: command.name(),
+        command: command.kind(),
         from: current.status,
     };
     let event = match (&command, current.status) {
@@ -376,16 +398,16 @@ mod tests {
             ] {
                 let result = handle(state.as_ref(), cmd.clone());
                 if allowed(status, &cmd) {
-                    assert!(result.is_ok(), "{status} should accept {}", cmd.name());
+                    assert!(result.is_ok(), "{status} should accept {}", cmd.kind());
                 } else {
                     assert_eq!(
                         result,
                         Err(DomainError::InvalidTransition {
-                            command: cmd.name(),
+                            command: cmd.kind(),
                             from: status
                         }),
                         "{status} should refuse {}",
-                        cmd.name()
+                        cmd.kind()
                     );
                 }
             }

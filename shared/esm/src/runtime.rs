@@ -42,7 +42,8 @@ pub struct RuntimeOptions {
     /// The wait before the first retry; it doubles with each retry.
     pub retry_backoff_initial: Duration,
     pub retry_backoff_max: Duration,
-    /// How often lag is measured and each mapping's status is logged.
+    /// How often lag is measured; a mapping's status is logged then only if it changed since
+    /// it was last logged (at rest the log stays quiet; `GET /status` answers at any time).
     pub status_interval: Duration,
     /// The consumers' `fetch.wait.max.ms`. tansu 0.6 holds every fetch response for this long
     /// (half of it from 500 ms up) even when records are there (`tansu-storage`
@@ -923,12 +924,40 @@ fn commit(state: &MappingState, consumer: &EsmConsumer, partition: i32, next: i6
     }
 }
 
-/// Measures lag and logs every mapping's status each `interval`, until stopped.
+/// What a status log line says, to tell whether it would repeat the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StatusLine {
+    activity: Activity,
+    counters: [u64; 7],
+    lag: Option<i64>,
+}
+
+impl StatusLine {
+    fn of(s: &MappingStatus) -> Self {
+        StatusLine {
+            activity: s.activity,
+            counters: [
+                s.processed_records,
+                s.invocations,
+                s.retries,
+                s.dead_lettered_records,
+                s.discarded_records,
+                s.filtered_records,
+                s.commits,
+            ],
+            lag: s.lag,
+        }
+    }
+}
+
+/// Measures lag each `interval`, and logs the status of every mapping whose counters, activity
+/// or lag changed since its last line, until stopped.
 async fn report_status(
     states: Vec<Arc<MappingState>>,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut logged: Vec<Option<StatusLine>> = vec![None; states.len()];
     loop {
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,
@@ -944,8 +973,13 @@ async fn report_status(
             }
         })
         .await;
-        for state in &states {
+        for (state, last) in states.iter().zip(logged.iter_mut()) {
             let s = state.status();
+            let line = StatusLine::of(&s);
+            if last.as_ref() == Some(&line) {
+                continue;
+            }
+            *last = Some(line);
             tracing::info!(
                 function = %s.function,
                 topic = %s.topic,

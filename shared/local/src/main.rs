@@ -109,14 +109,14 @@ enum Command {
 const DATABASE_SECRET_NAME: &str = "clinic-scheduling/database";
 
 fn aws_init(
+    env: &messaging::config::Env,
     registry_name: &str,
     database_url: &str,
     database_secret_name: &str,
 ) -> local::aws_init::AwsInit {
     local::aws_init::AwsInit {
         registry_name: registry_name.to_owned(),
-        sender: std::env::var(send_confirmation::SENDER_ENV)
-            .unwrap_or_else(|_| send_confirmation::DEFAULT_SENDER.to_owned()),
+        sender: send_confirmation::sender_from_env(env),
         database_secret_name: database_secret_name.to_owned(),
         database_url: database_url.to_owned(),
     }
@@ -169,10 +169,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let mut cli = Cli::parse();
+    let env = messaging::config::Env::process();
     let database_url = match cli.database_url.take() {
         Some(url) => url,
-        None if std::env::var_os("DATABASE_SECRET_ARN").is_some() => {
-            messaging::database::database_url_from_env().await?
+        None if env.get("DATABASE_SECRET_ARN").is_some() => {
+            messaging::database::DatabaseSource::from_env(&env)?
+                .url()
+                .await?
         }
         None => "postgres://postgres@127.0.0.1:5432/clinic_scheduling".to_owned(),
     };
@@ -248,7 +251,12 @@ async fn main() -> anyhow::Result<()> {
             ref database_secret_name,
         } => {
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let init = aws_init(&cli.registry_name, &database_url, database_secret_name);
+            let init = aws_init(
+                &env,
+                &cli.registry_name,
+                &database_url,
+                database_secret_name,
+            );
             init_aws(&aws, &init).await?;
         }
         Command::Up {
@@ -280,7 +288,12 @@ async fn main() -> anyhow::Result<()> {
             step("preparing PostgreSQL");
             let pool = local::prepare_database(&database_url).await?;
             seed(&pool).await?;
-            let init = aws_init(&cli.registry_name, &database_url, DATABASE_SECRET_NAME);
+            let init = aws_init(
+                &env,
+                &cli.registry_name,
+                &database_url,
+                DATABASE_SECRET_NAME,
+            );
             let registry = init_aws(&aws, &init).await?;
             let ses = aws_sdk_sesv2::Client::new(&aws);
             let sender = init.sender;
@@ -294,7 +307,7 @@ async fn main() -> anyhow::Result<()> {
                     registry.clone(),
                     Some(publisher.clone()),
                 ),
-                deadlines: messaging::saga::deadlines_from_env(),
+                deadlines: messaging::saga::deadlines_from_env(&env)?,
                 send_confirmation: send_confirmation::SendConfirmationFn::new(ses, sender),
             };
             step("creating topics and starting every Kafka-triggered function of template.yaml, the outbox relay and the saga sweeper");

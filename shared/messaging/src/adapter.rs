@@ -21,13 +21,15 @@ use base64::Engine;
 use contract::headers::dead_letter;
 use contract::lambda::{KafkaBatchItemFailure, KafkaBatchResponse};
 use contract::{DecodeError, Record, SchemaRegistry};
-use domain::EventId;
+use domain::appointment::DomainError;
+use domain::{EventId, SagaId};
 use futures::StreamExt;
 use sqlx::Acquire;
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use store::booking::BookingError;
 use store::outbox::{self, OutboxRecord};
 use store::StoreError;
 use tokio::sync::Semaphore;
@@ -102,23 +104,63 @@ impl Deadline {
     }
 }
 
-/// Why a record was not applied. Messages name the problem, never record contents (PHI).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a record was not applied: a typed cause, from which [`HandlerError::is_retryable`]
+/// decides what happens to the record. A retryable error hands it (and the rest of its
+/// partition) back to the event-source mapping; any other sends it to the dead-letter topic,
+/// with this error's message as the reason. Messages name the problem, never record contents
+/// (PHI).
+#[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Retrying cannot help: the record goes to the dead-letter topic now.
-    #[error("{0}")]
-    Permanent(String),
-    /// Retrying may help (a dependency is down): the record is reported as failed.
-    #[error("{0}")]
-    Transient(String),
+    /// The database; retryable when the connection or a conflict caused it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The record's bytes; retryable when the schema registry could not answer.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("record is not base64 encoded")]
+    NotBase64,
+    /// The record came from a topic the function does not read.
+    #[error("unexpected topic {0}")]
+    UnexpectedTopic(String),
+    /// A field the domain does not accept (`reason` says why, without the value).
+    #[error("{field} {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    /// The record names something that is not stored: an appointment, a clinic, a saga.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// The record's appointment and saga do not belong together.
+    #[error("the appointment and the saga do not belong together")]
+    SagaMismatch,
+    /// Another step changed the saga between this step's read and its write: retryable, and
+    /// decided again against the new state.
+    #[error("saga {0} changed concurrently")]
+    SagaChanged(SagaId),
+    /// A booking its rules refuse (unknown patient, a closed or taken slot...).
+    #[error("cannot book: {0}")]
+    Unbookable(BookingError),
+    /// The appointment refused what the saga needed of it.
+    #[error(transparent)]
+    Refused(DomainError),
+    /// A service outside the database (SES) failed; `retryable` is its verdict.
+    #[error("{detail}")]
+    Service { detail: String, retryable: bool },
 }
 
-impl From<StoreError> for HandlerError {
-    fn from(e: StoreError) -> Self {
-        if e.is_retryable() {
-            HandlerError::Transient(e.to_string())
-        } else {
-            HandlerError::Permanent(e.to_string())
+impl HandlerError {
+    /// Whether the same record may succeed later (the cause is outside the record).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::Store(e) => e.is_retryable(),
+            HandlerError::Decode(e) => e.is_retryable(),
+            HandlerError::SagaChanged(_) => true,
+            HandlerError::Service { retryable, .. } => *retryable,
+            HandlerError::NotBase64
+            | HandlerError::UnexpectedTopic(_)
+            | HandlerError::InvalidField { .. }
+            | HandlerError::NotFound(_)
+            | HandlerError::SagaMismatch
+            | HandlerError::Unbookable(_)
+            | HandlerError::Refused(_) => false,
         }
     }
 }
@@ -126,16 +168,6 @@ impl From<StoreError> for HandlerError {
 impl From<sqlx::Error> for HandlerError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()
-    }
-}
-
-impl From<DecodeError> for HandlerError {
-    fn from(e: DecodeError) -> Self {
-        if e.is_retryable() {
-            HandlerError::Transient(e.to_string())
-        } else {
-            HandlerError::Permanent(e.to_string())
-        }
     }
 }
 
@@ -160,10 +192,7 @@ impl<T: Record> FunctionInput for T {
         value: &[u8],
     ) -> Result<T, HandlerError> {
         if topic != T::TOPIC {
-            return Err(HandlerError::Permanent(format!(
-                "unexpected topic {topic} for {}",
-                T::NAME
-            )));
+            return Err(HandlerError::UnexpectedTopic(topic.to_owned()));
         }
         Ok(registry.decode::<T>(value).await?)
     }
@@ -229,7 +258,7 @@ impl Delivery<'_> {
         let text = field.map(String::as_str).unwrap_or_default();
         base64::engine::general_purpose::STANDARD
             .decode(text)
-            .map_err(|_| HandlerError::Permanent("record is not base64 encoded".to_owned()))
+            .map_err(|_| HandlerError::NotBase64)
     }
 
     fn headers(&self) -> Vec<(String, String)> {
@@ -263,7 +292,7 @@ impl Delivery<'_> {
         KafkaBatchItemFailure::new(self.topic, partition, self.record.offset)
     }
 
-    fn log_retry(&self, function: &str, reason: &str) {
+    fn log_retry(&self, function: &str, reason: &HandlerError) {
         tracing::warn!(function, topic = self.topic, partition = self.record.partition, offset = self.record.offset,
             %reason, "record failed; it and the rest of its partition will be retried");
     }
@@ -423,13 +452,13 @@ async fn in_one_transaction<F: KafkaFunction>(
             }
             let input = match d.decode::<F::Input>(ctx).await {
                 Ok(input) => input,
-                Err(HandlerError::Transient(reason)) => {
-                    d.log_retry(F::NAME, &reason);
+                Err(error) if error.is_retryable() => {
+                    d.log_retry(F::NAME, &error);
                     resolved.retry(partition, d.record.offset);
                     continue;
                 }
-                Err(HandlerError::Permanent(reason)) => {
-                    dead_letter::<F>(&mut tx, d, &reason).await?;
+                Err(error) => {
+                    dead_letter::<F>(&mut tx, d, &error.to_string()).await?;
                     resolved.committed_any = true;
                     continue;
                 }
@@ -450,12 +479,12 @@ async fn in_one_transaction<F: KafkaFunction>(
                 Ok(Outcome::Applied) => resolved.committed_any = true,
                 Ok(Outcome::Duplicate) => {}
                 Err(_) if !savepoints => return Err(Abandoned::NeedsSavepoints),
-                Err(HandlerError::Transient(reason)) => {
-                    d.log_retry(F::NAME, &reason);
+                Err(error) if error.is_retryable() => {
+                    d.log_retry(F::NAME, &error);
                     resolved.retry(partition, d.record.offset);
                 }
-                Err(HandlerError::Permanent(reason)) => {
-                    dead_letter::<F>(&mut tx, d, &reason).await?;
+                Err(error) => {
+                    dead_letter::<F>(&mut tx, d, &error.to_string()).await?;
                     resolved.committed_any = true;
                 }
             }
@@ -518,14 +547,14 @@ async fn make_effects<'a, F: KafkaFunction>(
                 drop(slot);
                 match outcome {
                     Ok(()) => made.push(d.clone()),
-                    Err(HandlerError::Permanent(reason)) => made.push(Delivery {
-                        refused: Some(reason),
-                        ..d.clone()
-                    }),
-                    Err(HandlerError::Transient(reason)) => {
-                        d.log_retry(F::NAME, &reason);
+                    Err(error) if error.is_retryable() => {
+                        d.log_retry(F::NAME, &error);
                         return (partition, made, Some(d.record.offset));
                     }
+                    Err(error) => made.push(Delivery {
+                        refused: Some(error.to_string()),
+                        ..d.clone()
+                    }),
                 }
             }
             (partition, made, None)

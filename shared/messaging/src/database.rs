@@ -3,6 +3,7 @@
 //! Aurora's managed master secret and `clinic-local init-aws` write), read once at start-up, so
 //! a credential rotation needs no redeploy, only new cold starts.
 
+use crate::config::{ConfigError, Env};
 use serde::{Deserialize, Serialize};
 
 /// The credentials secret, RDS format.
@@ -43,10 +44,6 @@ pub struct Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseConfigError {
-    #[error(
-        "set DATABASE_URL, or DATABASE_SECRET_ARN (with DATABASE_HOST when the secret has no host)"
-    )]
-    NotConfigured,
     #[error("the database URL is invalid: {0}")]
     InvalidUrl(String),
     #[error("the database secret has no {0}")]
@@ -131,27 +128,56 @@ pub async fn database_url_from_secret(
     secret.url(target)
 }
 
-/// `DATABASE_URL` when set; else the secret `DATABASE_SECRET_ARN` from Secrets Manager (the
-/// default AWS configuration), connecting to `DATABASE_HOST` / `DATABASE_NAME` when set and with
-/// `DATABASE_SSLMODE`.
-pub async fn database_url_from_env() -> Result<String, DatabaseConfigError> {
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        return Ok(url);
+/// Where the database is, read once at start: `DATABASE_URL` when set; else the secret
+/// `DATABASE_SECRET_ARN` from Secrets Manager (the default AWS configuration), connecting to
+/// `DATABASE_HOST` / `DATABASE_NAME` when set and with `DATABASE_SSLMODE`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseSource {
+    Url(String),
+    Secret { arn: String, target: Target },
+}
+
+impl std::fmt::Debug for DatabaseSource {
+    /// The URL's password stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseSource::Url(_) => f.write_str("DatabaseSource::Url(..)"),
+            DatabaseSource::Secret { arn, target } => f
+                .debug_struct("DatabaseSource::Secret")
+                .field("arn", arn)
+                .field("target", target)
+                .finish(),
+        }
     }
-    let secret_id =
-        std::env::var("DATABASE_SECRET_ARN").map_err(|_| DatabaseConfigError::NotConfigured)?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let target = Target {
-        host: std::env::var("DATABASE_HOST").ok(),
-        dbname: std::env::var("DATABASE_NAME").ok(),
-        sslmode: std::env::var("DATABASE_SSLMODE").ok(),
-    };
-    database_url_from_secret(
-        &aws_sdk_secretsmanager::Client::new(&aws),
-        &secret_id,
-        &target,
-    )
-    .await
+}
+
+impl DatabaseSource {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        if let Some(url) = env.get("DATABASE_URL") {
+            return Ok(DatabaseSource::Url(url));
+        }
+        let arn = env
+            .get("DATABASE_SECRET_ARN")
+            .ok_or(ConfigError::NoDatabase)?;
+        let target = Target {
+            host: env.get("DATABASE_HOST"),
+            dbname: env.get("DATABASE_NAME"),
+            sslmode: env.get("DATABASE_SSLMODE"),
+        };
+        Ok(DatabaseSource::Secret { arn, target })
+    }
+
+    /// The connection URL (reading the secret, when it comes from one).
+    pub async fn url(&self) -> Result<String, DatabaseConfigError> {
+        match self {
+            DatabaseSource::Url(url) => Ok(url.clone()),
+            DatabaseSource::Secret { arn, target } => {
+                let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+                database_url_from_secret(&secrets, arn, target).await
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +237,33 @@ mod tests {
     fn the_debug_form_hides_the_password() {
         let secret = DatabaseSecret::from_url("postgres://u:hunter2@h/db").expect("parse");
         assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_source_is_the_url_when_set_else_the_secret_and_its_target() {
+        let url = "postgres://u:hunter2@h/db";
+        let both = Env::from_pairs([("DATABASE_URL", url), ("DATABASE_SECRET_ARN", "arn:s")]);
+        let source = DatabaseSource::from_env(&both).expect("url");
+        assert_eq!(source, DatabaseSource::Url(url.to_owned()));
+        assert!(!format!("{source:?}").contains("hunter2"));
+        let secret = Env::from_pairs([
+            ("DATABASE_SECRET_ARN", "arn:s"),
+            ("DATABASE_HOST", "proxy.rds"),
+            ("DATABASE_URL", " "),
+        ]);
+        assert_eq!(
+            DatabaseSource::from_env(&secret).expect("secret"),
+            DatabaseSource::Secret {
+                arn: "arn:s".to_owned(),
+                target: Target {
+                    host: Some("proxy.rds".to_owned()),
+                    ..Target::default()
+                },
+            }
+        );
+        assert_eq!(
+            DatabaseSource::from_env(&Env::default()),
+            Err(ConfigError::NoDatabase)
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! SigV4-presigned `kafka-cluster:Connect` URL, as AWS's aws-msk-iam-sasl-signer libraries
 //! build it. The switch is config (`KAFKA_AUTH=plaintext|iam`), read once at start-up.
 
+use crate::config::{ConfigError, Env};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -30,12 +31,6 @@ pub enum KafkaAuth {
     Iam,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaConfigError {
-    #[error("KAFKA_AUTH must be `plaintext` or `iam`, not `{0}`")]
-    UnknownAuth(String),
-}
-
 /// Where the brokers are and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
@@ -51,26 +46,23 @@ impl KafkaConfig {
         }
     }
 
-    /// `KAFKA_BOOTSTRAP_SERVERS` (None when unset: no Kafka) and `KAFKA_AUTH` (default
-    /// `plaintext`). With `iam`, the region and credentials come from the default AWS chain
-    /// (`AWS_REGION` and the execution role's credentials in Lambda).
-    pub fn from_env() -> Result<Option<Self>, KafkaConfigError> {
-        Self::from_values(
-            std::env::var("KAFKA_BOOTSTRAP_SERVERS").ok(),
-            std::env::var("KAFKA_AUTH").ok(),
-        )
-    }
-
-    fn from_values(
-        bootstrap: Option<String>,
-        auth: Option<String>,
-    ) -> Result<Option<Self>, KafkaConfigError> {
-        let auth = match auth.as_deref().map(str::trim) {
-            None | Some("" | "plaintext") => KafkaAuth::Plaintext,
+    /// `KAFKA_BOOTSTRAP_SERVERS` (None when unset: no Kafka) and `KAFKA_AUTH` (`plaintext`, the
+    /// default, or `iam`). With `iam`, the region and credentials come from the default AWS
+    /// chain (`AWS_REGION` and the execution role's credentials in Lambda).
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let auth = match env.get("KAFKA_AUTH").as_deref() {
+            None | Some("plaintext") => KafkaAuth::Plaintext,
             Some("iam") => KafkaAuth::Iam,
-            Some(other) => return Err(KafkaConfigError::UnknownAuth(other.to_owned())),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    variable: "KAFKA_AUTH",
+                    expected: "`plaintext` or `iam`",
+                })
+            }
         };
-        Ok(bootstrap.map(|bootstrap| KafkaConfig { bootstrap, auth }))
+        Ok(env
+            .get("KAFKA_BOOTSTRAP_SERVERS")
+            .map(|bootstrap| KafkaConfig { bootstrap, auth }))
     }
 
     /// The client settings: bootstrap servers and, for IAM, TLS + OAUTHBEARER (the token comes
@@ -317,22 +309,28 @@ mod tests {
 
     #[test]
     fn kafka_auth_is_plaintext_unless_iam_is_asked_for() {
-        let bootstrap = || Some("b-1:9098".to_owned());
-        let plaintext = KafkaConfig::from_values(bootstrap(), None).expect("ok");
-        assert_eq!(plaintext, Some(KafkaConfig::plaintext("b-1:9098")));
+        let bootstrap = "b-1:9098";
+        let with_auth = |auth| {
+            KafkaConfig::from_env(&Env::from_pairs([
+                ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
+                ("KAFKA_AUTH", auth),
+            ]))
+        };
+        assert_eq!(with_auth(""), Ok(Some(KafkaConfig::plaintext(bootstrap))));
         assert_eq!(
-            KafkaConfig::from_values(bootstrap(), Some("iam".into()))
-                .expect("ok")
-                .map(|c| c.auth),
+            with_auth("iam").expect("ok").map(|c| c.auth),
             Some(KafkaAuth::Iam)
         );
         assert!(matches!(
-            KafkaConfig::from_values(bootstrap(), Some("IAM ".into())),
-            Err(KafkaConfigError::UnknownAuth(_))
+            with_auth("IAM"),
+            Err(ConfigError::Invalid {
+                variable: "KAFKA_AUTH",
+                ..
+            })
         ));
         assert_eq!(
-            KafkaConfig::from_values(None, Some("iam".into())).expect("ok"),
-            None
+            KafkaConfig::from_env(&Env::from_pairs([("KAFKA_AUTH", "iam")])),
+            Ok(None)
         );
     }
 

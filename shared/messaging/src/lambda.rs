@@ -1,7 +1,10 @@
 //! The Lambda bootstrap every Kafka-triggered function shares: tracing, config from the
-//! environment once, clients built once, then the runtime loop around the handler adapter.
+//! environment once ([`FunctionConfig`]), clients built once, then the runtime loop around the handler adapter.
 
 use crate::adapter::{handle_batch, Deadline, FunctionContext, KafkaFunction};
+use crate::config::{ConfigError, Env};
+use crate::database::DatabaseSource;
+use crate::kafka::KafkaConfig;
 use crate::publisher::Publisher;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use contract::lambda::KafkaBatchResponse;
@@ -9,32 +12,56 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 pub use lambda_runtime::Error;
 
-impl FunctionContext {
-    /// The database ([`crate::database::database_url_from_env`]), `SCHEMA_REGISTRY_NAME` (default
-    /// clinic-scheduling), `DB_MAX_CONNECTIONS` (default 2: one invocation at a time),
+/// What every Kafka-triggered function reads from the environment, once at start (the rule
+/// for bad values: [`crate::config`]).
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// [`DatabaseSource`]: `DATABASE_URL` or `DATABASE_SECRET_ARN` (required).
+    pub database: DatabaseSource,
+    /// `SCHEMA_REGISTRY_NAME`, default `clinic-scheduling`.
+    pub registry_name: String,
+    /// `DB_MAX_CONNECTIONS`, default 2: one invocation at a time per instance.
+    pub db_max_connections: u32,
     /// `KAFKA_BOOTSTRAP_SERVERS` (optional: enables the publish-after-commit fast path) and
-    /// `KAFKA_AUTH` ([`crate::KafkaConfig::from_env`]).
-    pub async fn from_env() -> Result<Self, Error> {
-        let max_connections = std::env::var("DB_MAX_CONNECTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2);
+    /// `KAFKA_AUTH` ([`KafkaConfig::from_env`]).
+    pub kafka: Option<KafkaConfig>,
+}
+
+impl FunctionConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: DatabaseSource::from_env(env)?,
+            registry_name: env
+                .get("SCHEMA_REGISTRY_NAME")
+                .unwrap_or_else(|| contract::DEFAULT_REGISTRY_NAME.to_owned()),
+            db_max_connections: env.positive_or("DB_MAX_CONNECTIONS", 2)?,
+            kafka: KafkaConfig::from_env(env)?,
+        })
+    }
+}
+
+impl FunctionContext {
+    /// The pool, the registry client and the publisher `config` describes.
+    pub async fn connect(config: &FunctionConfig) -> Result<Self, Error> {
         let pool = store::connect(
-            &crate::database::database_url_from_env().await?,
+            &config.database.url().await?,
             store::PoolSettings {
-                max_connections,
+                max_connections: config.db_max_connections,
                 ..Default::default()
             },
         )
         .await?;
-        let registry_name = std::env::var("SCHEMA_REGISTRY_NAME")
-            .unwrap_or_else(|_| contract::DEFAULT_REGISTRY_NAME.to_owned());
-        let registry = contract::SchemaRegistry::from_env(registry_name).await;
-        let publisher = match crate::KafkaConfig::from_env()? {
-            Some(kafka) => Some(Publisher::new(pool.clone(), &kafka)?),
+        let registry = contract::SchemaRegistry::from_env(&config.registry_name).await;
+        let publisher = match &config.kafka {
+            Some(kafka) => Some(Publisher::new(pool.clone(), kafka)?),
             None => None,
         };
         Ok(Self::new(pool, registry, publisher))
+    }
+
+    /// [`FunctionConfig::from_env`] on the process environment, then [`FunctionContext::connect`].
+    pub async fn from_env() -> Result<Self, Error> {
+        Self::connect(&FunctionConfig::from_env(&Env::process())?).await
     }
 }
 
@@ -60,4 +87,34 @@ pub async fn run<F: KafkaFunction + 'static>(function: F) -> Result<(), Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_pool_size_refuses_to_start_instead_of_falling_back() {
+        let env = |size| {
+            Env::from_pairs([
+                ("DATABASE_URL", "postgres://localhost/db"),
+                ("DB_MAX_CONNECTIONS", size),
+            ])
+        };
+        assert_eq!(
+            FunctionConfig::from_env(&env("")).map(|c| c.db_max_connections),
+            Ok(2)
+        );
+        assert_eq!(
+            FunctionConfig::from_env(&env("8")).map(|c| c.db_max_connections),
+            Ok(8)
+        );
+        assert!(matches!(
+            FunctionConfig::from_env(&env("eight")),
+            Err(ConfigError::Invalid {
+                variable: "DB_MAX_CONNECTIONS",
+                ..
+            })
+        ));
+    }
 }

@@ -1,9 +1,13 @@
-//! The Kafka side shared by every Kafka-triggered function: the topic list, the one handler
-//! adapter (AWS `KafkaEvent` → Glue-framed Avro → typed record → effect + outbox + marker in
-//! one transaction), and the outbox publisher that delivers committed rows.
+//! What every Kafka-triggered function shares: the topic list, the one handler adapter (AWS
+//! `KafkaEvent` → Glue-framed Avro → typed record → effect + outbox + marker in one
+//! transaction), the outbox publisher that delivers committed rows, the Lambda bootstrap and
+//! its configuration (`config`, `database`, `kafka`); and, until they move to an application
+//! layer, two use cases the functions share: the appointment commands (`commands`) and the
+//! booking saga's orchestrator (`saga`).
 
 pub mod adapter;
 pub mod commands;
+pub mod config;
 pub mod database;
 pub mod kafka;
 pub mod lambda;

@@ -6,7 +6,7 @@
 //! - A reply that does not fit the current step (a duplicate with a new event id, a late
 //!   reply, one for a closed saga) is noted on the timeline as IGNORED and changes nothing.
 //! - If another step advanced the saga between our read and our write, `store::saga::save`
-//!   finds a newer version: the step fails as Transient, its transaction rolls back, and the
+//!   finds a newer version: the step fails with a retryable error, its transaction rolls back, and the
 //!   event-source mapping redelivers the reply, which is then decided against the new state.
 //! - Commands the saga sends have event ids derived from (saga, version, command), so a step
 //!   that is retried after a crash re-sends the same ids and the outbox keeps one of each.
@@ -16,41 +16,44 @@
 //!   not advance; the AppointmentCancelled reply closes it.
 
 use crate::adapter::{FunctionContext, HandlerError, KafkaFunction};
+use crate::config::{ConfigError, Env};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use contract::{
     AppointmentCreated, CancelAppointment, ConfirmAppointment, Record, SendConfirmation,
     VerifyInsurance,
 };
-use domain::appointment::AppointmentCommand;
+use domain::appointment::{AppointmentCommand, DomainError};
 use domain::saga::{Saga, SagaAction, SagaDeadlines, SagaInput, SagaOutcome, SagaStep};
 use domain::{AppointmentId, EventId, SagaId};
 use sqlx::PgConnection;
 use store::appointments::{apply_command, load_for_update, CommandOutcome};
 use store::outbox::{self, OutboxRecord};
 use store::saga::{TimelineEntry, TimelineOutcome};
+use store::StoreError;
 use uuid::Uuid;
 
 /// Step deadlines from `SAGA_INSURANCE_DEADLINE_SECONDS` (default 300) and
-/// `SAGA_CONFIRMATION_DEADLINE_SECONDS` (default 600).
-pub fn deadlines_from_env() -> SagaDeadlines {
-    let seconds = |name: &str, default: Duration| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-            .map_or(default, Duration::seconds)
-    };
+/// `SAGA_CONFIRMATION_DEADLINE_SECONDS` (default 600), whole seconds of at least 1.
+pub fn deadlines_from_env(env: &Env) -> Result<SagaDeadlines, ConfigError> {
     let defaults = SagaDeadlines::default();
-    SagaDeadlines {
+    let seconds = |name: &'static str, default: Duration| {
+        let chosen = env.seconds_or(name, default.to_std().unwrap_or_default())?;
+        Duration::from_std(chosen).map_err(|_| ConfigError::Invalid {
+            variable: name,
+            expected: "a number of seconds that fits a date",
+        })
+    };
+    Ok(SagaDeadlines {
         insurance_verification: seconds(
             "SAGA_INSURANCE_DEADLINE_SECONDS",
             defaults.insurance_verification,
-        ),
+        )?,
         sending_confirmation: seconds(
             "SAGA_CONFIRMATION_DEADLINE_SECONDS",
             defaults.sending_confirmation,
-        ),
-    }
+        )?,
+    })
 }
 
 /// A reply reaching the orchestrator, with what the timeline should say about it (no PHI).
@@ -75,9 +78,10 @@ pub async fn start(
     let causation = Some(Record::event_id(created));
     let input = "AppointmentCreated";
     if !store::saga::insert(tx, &saga, now).await? {
-        let existing = store::saga::load(tx, saga.saga_id).await?.ok_or_else(|| {
-            HandlerError::Permanent("another saga already runs for this appointment".to_owned())
-        })?;
+        // No saga of this id, yet the insert found one: another saga runs for the appointment.
+        let existing = store::saga::load(tx, saga.saga_id)
+            .await?
+            .ok_or(HandlerError::SagaMismatch)?;
         let detail = "the saga already exists".to_owned();
         return note(
             tx,
@@ -89,10 +93,10 @@ pub async fn start(
         )
         .await;
     }
-    let sent = send(ctx, tx, &saga, &actions, causation, now)
-        .await?
-        .map_err(HandlerError::Permanent)?;
-    note(tx, &saga, input, TimelineOutcome::Applied, sent, now).await
+    match send(ctx, tx, &saga, &actions, causation, now).await? {
+        Sent::Commands(sent) => note(tx, &saga, input, TimelineOutcome::Applied, sent, now).await,
+        Sent::Refused(refused) => Err(HandlerError::Refused(refused)),
+    }
 }
 
 /// Applies a reply to its saga. `causation` is the reply's event id.
@@ -128,11 +132,7 @@ pub async fn advance(
                 )
                 .await
             }
-            _ => Err(HandlerError::Permanent(format!(
-                "no saga {} for this {}",
-                reply.saga_id,
-                reply.input.name()
-            ))),
+            _ => Err(HandlerError::NotFound("saga")),
         };
     };
     advance_loaded(ctx, tx, saga, reply, causation, deadlines, now).await
@@ -150,10 +150,7 @@ pub async fn advance_loaded(
 ) -> Result<(), HandlerError> {
     let input = reply.input.name();
     if saga.appointment_id != reply.appointment_id {
-        return Err(HandlerError::Permanent(format!(
-            "{input} names another appointment than saga {}",
-            saga.saga_id
-        )));
+        return Err(HandlerError::SagaMismatch);
     }
     let ignored = match saga.advance(&reply.input, now, deadlines) {
         SagaOutcome::Ignored { step } => format!("does not fit step {step}"),
@@ -161,13 +158,10 @@ pub async fn advance_loaded(
             saga: next,
             actions,
         } => match send(ctx, tx, &next, &actions, causation, now).await? {
-            Err(refused) => refused,
-            Ok(sent) => {
+            Sent::Refused(refused) => refused.to_string(),
+            Sent::Commands(sent) => {
                 if !store::saga::save(tx, &next, now).await? {
-                    return Err(HandlerError::Transient(format!(
-                        "saga {} changed concurrently",
-                        saga.saga_id
-                    )));
+                    return Err(HandlerError::SagaChanged(saga.saga_id));
                 }
                 let detail = join(reply.detail, sent);
                 return note(tx, &next, input, TimelineOutcome::Applied, detail, now).await;
@@ -204,8 +198,15 @@ async fn note(
     Ok(store::saga::append_timeline(tx, saga.saga_id, &entry).await?)
 }
 
-/// Puts the saga's next commands in the outbox. Ok(Err(reason)) when the appointment refused
-/// the move that sending requires; Ok(Ok(text)) says what was sent, for the timeline.
+/// What sending a saga's next commands came to.
+enum Sent {
+    /// The commands are in the outbox; what was sent, for the timeline.
+    Commands(Option<String>),
+    /// The appointment refused the move that sending requires; nothing was sent.
+    Refused(DomainError),
+}
+
+/// Puts the saga's next commands in the outbox.
 async fn send(
     ctx: &FunctionContext,
     tx: &mut PgConnection,
@@ -213,8 +214,16 @@ async fn send(
     actions: &[SagaAction],
     causation: Option<EventId>,
     now: DateTime<Utc>,
-) -> Result<Result<Option<String>, String>, HandlerError> {
+) -> Result<Sent, HandlerError> {
     let (appointment_id, saga_id) = (saga.appointment_id, saga.saga_id);
+    // The records' schemas, looked up before the appointment's row lock is taken below, so a
+    // cold registry call never holds it.
+    for action in actions {
+        ctx.registry
+            .version_id(action.name())
+            .await
+            .map_err(|e| StoreError::from(contract::EncodeError::from(e)))?;
+    }
     let mut records = Vec::with_capacity(actions.len());
     for action in actions {
         let name = action.name();
@@ -223,9 +232,9 @@ async fn send(
         let registry = &ctx.registry;
         let record = match action {
             SagaAction::VerifyInsurance => {
-                let appointment = load_for_update(tx, appointment_id).await?.ok_or_else(|| {
-                    HandlerError::Permanent("the saga's appointment does not exist".to_owned())
-                })?;
+                let appointment = load_for_update(tx, appointment_id)
+                    .await?
+                    .ok_or(HandlerError::NotFound("appointment"))?;
                 let booking = appointment.booking;
                 let command = VerifyInsurance {
                     event_id,
@@ -243,7 +252,7 @@ async fn send(
                 let verified = AppointmentCommand::MarkInsuranceVerified;
                 match apply_command(tx, registry, appointment_id, verified, causation, now).await? {
                     CommandOutcome::Applied { .. } => {}
-                    CommandOutcome::Refused(refused) => return Ok(Err(refused.to_string())),
+                    CommandOutcome::Refused(refused) => return Ok(Sent::Refused(refused)),
                 }
                 let command = SendConfirmation {
                     event_id,
@@ -278,8 +287,8 @@ async fn send(
     }
     outbox::append(tx, &records).await?;
     let names: Vec<&str> = actions.iter().map(SagaAction::name).collect();
-    Ok(Ok(
-        (!names.is_empty()).then(|| format!("sent {}", names.join(", ")))
+    Ok(Sent::Commands(
+        (!names.is_empty()).then(|| format!("sent {}", names.join(", "))),
     ))
 }
 

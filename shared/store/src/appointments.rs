@@ -5,7 +5,9 @@
 use crate::outbox::{self, OutboxRecord};
 use crate::StoreError;
 use chrono::{DateTime, Utc};
-use contract::{AppointmentCancelled, AppointmentCompleted, AppointmentConfirmed, SchemaRegistry};
+use contract::{
+    AppointmentCancelled, AppointmentCompleted, AppointmentConfirmed, Record, SchemaRegistry,
+};
 use domain::appointment::{
     apply, handle, Appointment, AppointmentCommand, AppointmentEvent, Booking, DomainError,
 };
@@ -113,6 +115,20 @@ pub async fn apply_command(
     causation: Option<EventId>,
     now: DateTime<Utc>,
 ) -> Result<CommandOutcome, StoreError> {
+    // The schema of the record the command may emit, looked up before the row lock, so a cold
+    // registry call never holds it.
+    let emits = match command {
+        AppointmentCommand::Confirm => Some(AppointmentConfirmed::NAME),
+        AppointmentCommand::Cancel { .. } => Some(AppointmentCancelled::NAME),
+        AppointmentCommand::Complete => Some(AppointmentCompleted::NAME),
+        AppointmentCommand::Schedule(_) | AppointmentCommand::MarkInsuranceVerified => None,
+    };
+    if let Some(name) = emits {
+        registry
+            .version_id(name)
+            .await
+            .map_err(contract::EncodeError::from)?;
+    }
     let current = load_for_update(tx, id).await?;
     let events = match handle(current.as_ref(), command) {
         Ok(events) => events,
@@ -158,7 +174,9 @@ pub async fn apply_command(
                 };
                 Some(OutboxRecord::encode(registry, &e, causation).await?)
             }
-            // No topic carries these yet (see the saga issue): the state change alone is stored.
+            // Created never reaches this point (a command on a missing appointment is refused
+            // above; booking is `crate::booking`). InsuranceVerified has no topic: the saga's
+            // SendConfirmation carries that step, so the state change alone is stored.
             AppointmentEvent::Created { .. } | AppointmentEvent::InsuranceVerified { .. } => None,
         };
         state = apply(state, event);

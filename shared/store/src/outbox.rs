@@ -1,5 +1,7 @@
-//! The one outbox writer: records are encoded (Glue-framed Avro) before the transaction and
-//! inserted in it, next to the state change they describe. Nothing here talks to Kafka; the
+//! The one outbox writer: records are encoded (Glue-framed Avro) by the writer and inserted in
+//! its transaction, next to the state change they describe. A writer encodes before taking a
+//! row lock, or looks the record's schema up before it (`SchemaRegistry::version_id`), so that
+//! no cold schema-registry call holds a lock. Nothing here talks to Kafka; the
 //! publisher (messaging crate) delivers committed rows.
 
 use crate::StoreError;
