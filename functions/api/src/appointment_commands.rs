@@ -12,7 +12,7 @@
 use crate::appointments::path_uuid;
 use crate::auth::Agent;
 use crate::extract::{OptionalStrictJson, StrictJson};
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -178,9 +178,9 @@ async fn run(
     request_body = CancelAppointmentRequest,
     responses(
         (status = 200, description = "Cancelled", body = AppointmentCommandResult),
-        (status = 400, description = "Invalid id or reason", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already completed or already cancelled; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid id or reason"),
+        (status = 404, description = "Unknown appointment, or not at one of the agent's clinics"),
+        (status = 409, description = "Already completed or already cancelled; `appointmentStatus` names the current status"),
     )
 )]
 pub async fn cancel_appointment(
@@ -213,9 +213,9 @@ pub async fn cancel_appointment(
     request_body(content = Option<CompleteAppointmentRequest>, description = "Optional; empty or `{}`"),
     responses(
         (status = 200, description = "Completed", body = AppointmentCommandResult),
-        (status = 400, description = "Invalid id or body", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not confirmed yet, cancelled or already completed; `appointmentStatus` names the current status", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid id or body"),
+        (status = 404, description = "Unknown appointment, or not at one of the agent's clinics"),
+        (status = 409, description = "Not confirmed yet, cancelled or already completed; `appointmentStatus` names the current status"),
     )
 )]
 pub async fn complete_appointment(

@@ -2,7 +2,7 @@
 
 use crate::auth::Agent;
 use crate::extract::{StrictJson, StrictQuery};
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -178,11 +178,11 @@ impl From<BookingError> for ApiError {
     request_body = BookAppointmentRequest,
     responses(
         (status = 202, description = "Accepted; the saga is running", body = BookingAccepted),
-        (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown clinic, patient or provider", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "In the past or outside opening hours", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid fields"),
+        (status = 403, description = "Not one of the agent's clinics"),
+        (status = 404, description = "Unknown clinic, patient or provider"),
+        (status = 409, description = "The slot is taken"),
+        (status = 422, description = "In the past or outside opening hours"),
     )
 )]
 pub async fn book_appointment(
@@ -471,8 +471,8 @@ pub struct AppointmentPage {
     params(ListParams),
     responses(
         (status = 200, body = AppointmentPage),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid parameter"),
+        (status = 403, description = "Not one of the agent's clinics"),
     )
 )]
 pub async fn list_appointments(
@@ -503,7 +503,7 @@ pub(crate) fn path_uuid(raw: &str, field: &str) -> Result<Uuid, ApiError> {
     params(("id" = Uuid, Path, description = "Appointment id")),
     responses(
         (status = 200, body = AppointmentDetail),
-        (status = 404, description = "Unknown (or not yet projected) appointment, or not at one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown (or not yet projected) appointment, or not at one of the agent's clinics"),
     )
 )]
 pub async fn get_appointment(

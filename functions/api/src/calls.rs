@@ -6,7 +6,7 @@
 use crate::appointments::{path_uuid, uuid_field};
 use crate::auth::Agent;
 use crate::extract::StrictJson;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -95,8 +95,8 @@ impl EndCallRequest {
     request_body = StartCallRequest,
     responses(
         (status = 201, description = "Started", body = CallStartedView),
-        (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid fields"),
+        (status = 403, description = "Not one of the agent's clinics"),
     )
 )]
 pub async fn start_call(
@@ -140,10 +140,10 @@ pub async fn start_call(
     request_body = EndCallRequest,
     responses(
         (status = 200, description = "Ended", body = CallEndedView),
-        (status = 400, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The call was started by another agent (only they or a supervisor may end it)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown call (or not at one of the agent's clinics), or unknown appointment at the call's clinic", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The call has already ended", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid fields"),
+        (status = 403, description = "The call was started by another agent (only they or a supervisor may end it)"),
+        (status = 404, description = "Unknown call (or not at one of the agent's clinics), or unknown appointment at the call's clinic"),
+        (status = 409, description = "The call has already ended"),
     )
 )]
 pub async fn end_call(

@@ -3,7 +3,7 @@
 use crate::appointments::{in_query_years, path_uuid, QUERY_YEARS};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -151,8 +151,8 @@ pub struct Availability {
     params(("id" = Uuid, Path, description = "Clinic id"), AvailabilityParams),
     responses(
         (status = 200, body = Availability),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown clinic", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid parameter"),
+        (status = 404, description = "Unknown clinic"),
     )
 )]
 pub async fn availability(

@@ -83,6 +83,7 @@ impl Config {
 #[derive(OpenApi)]
 #[openapi(
     modifiers(&BearerAuth),
+    components(schemas(problem::Problem)),
     info(title = "Optometry call center scheduling API", version = "1.0.0",
          description = "Book, list, inspect, cancel and complete eye-exam appointments; calls and metrics. Every route but health and this document needs a bearer JWT. Errors are RFC 7807 problem+json."),
     tags((name = "appointments"), (name = "clinics"), (name = "patients"), (name = "calls"), (name = "metrics"), (name = "health"))
@@ -159,10 +160,11 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// (the authentication middleware) where a token is needed; 400 (an unreadable path id, query
 /// or body) where the route takes parameters or a body; 415 (not JSON) where it takes a body;
 /// 503 (the database, schema registry or identity provider's keys unavailable) and 500 (a bug)
-/// everywhere. A route's own annotation of one of these wins.
+/// everywhere. A route's own annotation of one of these wins. Every error answer's body is a
+/// [`problem::Problem`], declared here, not on each route.
 fn list_common_answers(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::SecurityRequirement;
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let problem = |description: &str| {
         ResponseBuilder::new()
             .description(description)
@@ -203,6 +205,17 @@ fn list_common_answers(doc: &mut utoipa::openapi::OpenApi) {
                         .responses
                         .entry(status.to_owned())
                         .or_insert_with(|| problem(description).into());
+                }
+            }
+            // A route's own refusals are annotated with a status and a description only: every
+            // error answer is a Problem, so its body is declared here once.
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response {
+                    if status.parse::<u16>().is_ok_and(|code| code >= 400)
+                        && response.content.is_empty()
+                    {
+                        *response = problem(&response.description);
+                    }
                 }
             }
         }

@@ -11,7 +11,7 @@
 use crate::appointments::{instant_field, uuid_field};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -174,8 +174,8 @@ fn filled<T>(
     params(MetricsParams),
     responses(
         (status = 200, body = Metrics),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not one of the agent's clinics", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid parameter"),
+        (status = 403, description = "Not one of the agent's clinics"),
     )
 )]
 pub async fn get_metrics(

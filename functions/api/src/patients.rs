@@ -3,7 +3,7 @@
 //! never contact details or insurance.
 
 use crate::extract::StrictQuery;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -42,7 +42,7 @@ pub struct PatientMatch {
     params(PatientSearch),
     responses(
         (status = 200, body = [PatientMatch]),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid parameter"),
     )
 )]
 pub async fn search_patients(

@@ -35,27 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start the whole local system and serve the API until Ctrl-C.
-    Up {
-        /// API port on 127.0.0.1.
-        #[arg(long, env = "PORT", default_value_t = 8080)]
-        port: u16,
-        /// Port for the moto server this command starts (when AWS_ENDPOINT_URL is not set).
-        #[arg(long, env = "MOTO_PORT", default_value_t = 5055)]
-        moto_port: u16,
-        /// Port for the tansu Kafka broker this command starts.
-        #[arg(long, env = "KAFKA_PORT", default_value_t = 9092)]
-        kafka_port: u16,
-        /// Partitions per topic for topics created locally.
-        #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3)]
-        partitions: i32,
-        /// Invoke the functions through the Lambda Invoke API at this URL (e.g. `cargo lambda
-        /// watch` on http://127.0.0.1:9000) instead of in process.
-        #[arg(long, env = "LAMBDA_INVOKE_URL")]
-        invoke_url: Option<String>,
-        /// Where the broker keeps its data (survives restarts).
-        #[arg(long, env = "LOCAL_DATA_DIR", default_value = ".local")]
-        data_dir: std::path::PathBuf,
-    },
+    Up(UpArgs),
     /// Create the database if missing and apply migrations.
     Migrate,
     /// Register every schema in schemas/ with the registry (idempotent).
@@ -65,36 +45,10 @@ enum Command {
     /// Rebuild projections on the running stack (`up`): each one's mappings are paused, its
     /// tables emptied, its consumer groups rewound to the earliest offsets, and its topics
     /// replayed; returns when caught up.
-    Rebuild {
-        /// Functions whose projection to rebuild (project-appointments, project-metrics,
-        /// project-calls); none: all of them.
-        functions: Vec<String>,
-        /// The port the running stack's API listens on.
-        #[arg(long, env = "PORT", default_value_t = 8080)]
-        port: u16,
-        /// How long each projection may take to catch up before the rebuild fails, naming the
-        /// lag left (the projection goes on catching up).
-        #[arg(long, env = "REBUILD_TIMEOUT_SECONDS", default_value_t = local::rebuild::DEFAULT_CATCH_UP_TIMEOUT.as_secs())]
-        timeout_seconds: u64,
-    },
+    Rebuild(RebuildArgs),
     /// Create every topic and its dead-letter topic (idempotent): Kafka admin over PLAINTEXT,
     /// or MSK's topic API with `--msk-cluster-arn` (IAM; default AWS credentials).
-    CreateTopics {
-        #[arg(
-            long,
-            env = "KAFKA_BOOTSTRAP_SERVERS",
-            default_value = "127.0.0.1:9092"
-        )]
-        bootstrap_servers: String,
-        #[arg(long, env = "MSK_CLUSTER_ARN")]
-        msk_cluster_arn: Option<String>,
-        #[arg(long, default_value_t = local::topics::CLOUD.partitions)]
-        partitions: i32,
-        #[arg(long, default_value_t = local::topics::CLOUD.replication_factor)]
-        replication_factor: i32,
-        #[arg(long, default_value_t = local::topics::CLOUD_RETENTION_MS)]
-        retention_ms: i64,
-    },
+    CreateTopics(CreateTopicsArgs),
     /// Create the Glue registry and schemas, the SES sender identity and the database secret
     /// (idempotent) wherever the AWS configuration points (`AWS_ENDPOINT_URL` for moto or
     /// LocalStack).
@@ -103,6 +57,61 @@ enum Command {
         #[arg(long, env = "DATABASE_SECRET_NAME", default_value = DATABASE_SECRET_NAME)]
         database_secret_name: String,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    /// API port on 127.0.0.1.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Port for the moto server this command starts (when AWS_ENDPOINT_URL is not set).
+    #[arg(long, env = "MOTO_PORT", default_value_t = 5055)]
+    moto_port: u16,
+    /// Port for the tansu Kafka broker this command starts.
+    #[arg(long, env = "KAFKA_PORT", default_value_t = 9092)]
+    kafka_port: u16,
+    /// Partitions per topic for topics created locally.
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3)]
+    partitions: i32,
+    /// Invoke the functions through the Lambda Invoke API at this URL (e.g. `cargo lambda
+    /// watch` on http://127.0.0.1:9000) instead of in process.
+    #[arg(long, env = "LAMBDA_INVOKE_URL")]
+    invoke_url: Option<String>,
+    /// Where the broker keeps its data (survives restarts).
+    #[arg(long, env = "LOCAL_DATA_DIR", default_value = ".local")]
+    data_dir: std::path::PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct RebuildArgs {
+    /// Functions whose projection to rebuild (project-appointments, project-metrics,
+    /// project-calls); none: all of them.
+    functions: Vec<String>,
+    /// The port the running stack's API listens on.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// How long each projection may take to catch up before the rebuild fails, naming the
+    /// lag left (the projection goes on catching up).
+    #[arg(long, env = "REBUILD_TIMEOUT_SECONDS", default_value_t = local::rebuild::DEFAULT_CATCH_UP_TIMEOUT.as_secs())]
+    timeout_seconds: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct CreateTopicsArgs {
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_servers: String,
+    #[arg(long, env = "MSK_CLUSTER_ARN")]
+    msk_cluster_arn: Option<String>,
+    #[arg(long, default_value_t = local::topics::CLOUD.partitions)]
+    partitions: i32,
+    #[arg(long, default_value_t = local::topics::CLOUD.replication_factor)]
+    replication_factor: i32,
+    #[arg(long, default_value_t = local::topics::CLOUD_RETENTION_MS)]
+    retention_ms: i64,
 }
 
 /// The secret `init-aws` (and `up`) write the database credentials to.
@@ -191,62 +200,8 @@ async fn main() -> anyhow::Result<()> {
             let pool = local::prepare_database(&database_url).await?;
             seed(&pool).await?;
         }
-        Command::Rebuild {
-            functions,
-            port,
-            timeout_seconds,
-        } => {
-            let functions = if functions.is_empty() {
-                store::projections::PROJECTIONS
-                    .map(|p| p.function.to_owned())
-                    .to_vec()
-            } else {
-                functions
-            };
-            let client = reqwest::Client::new();
-            for function in functions {
-                step(&format!("rebuilding {function}"));
-                let url = format!(
-                    "http://127.0.0.1:{port}/_local/projections/{function}/rebuild?timeoutSeconds={timeout_seconds}"
-                );
-                let response = client
-                    .post(&url)
-                    .header(local::guard::LOCAL_HEADER, "1")
-                    .send()
-                    .await
-                    .with_context(|| format!("is the stack running? POST {url}"))?;
-                let status = response.status();
-                let body = response.text().await?;
-                anyhow::ensure!(status.is_success(), "{function}: {status}: {body}");
-                step(&format!("{function} rebuilt: {body}"));
-            }
-        }
-        Command::CreateTopics {
-            ref bootstrap_servers,
-            ref msk_cluster_arn,
-            partitions,
-            replication_factor,
-            retention_ms,
-        } => {
-            let target = match msk_cluster_arn {
-                Some(cluster_arn) => local::topics::TopicTarget::Msk {
-                    cluster_arn: cluster_arn.clone(),
-                },
-                None => local::topics::TopicTarget::Kafka {
-                    bootstrap: bootstrap_servers.clone(),
-                },
-            };
-            let settings = local::topics::TopicSettings {
-                partitions,
-                replication_factor,
-                retention_ms: Some(retention_ms),
-            };
-            let topics = local::topics::create_topics(&target, &settings).await?;
-            step(&format!(
-                "{} topics ready ({partitions} partitions, replication {replication_factor}, retention {retention_ms} ms)",
-                topics.len()
-            ));
-        }
+        Command::Rebuild(args) => rebuild(args).await?,
+        Command::CreateTopics(args) => create_topics(args).await?,
         Command::InitAws {
             ref database_secret_name,
         } => {
@@ -259,110 +214,178 @@ async fn main() -> anyhow::Result<()> {
             );
             init_aws(&aws, &init).await?;
         }
-        Command::Up {
-            port,
-            moto_port,
-            kafka_port,
-            partitions,
-            invoke_url,
-            data_dir,
-        } => {
-            step(&format!(
-                "starting tansu (Kafka API) on 127.0.0.1:{kafka_port}, data in {}",
-                data_dir.display()
-            ));
-            let tansu = TansuBroker::start(kafka_port, &data_dir.join("tansu"))
-                .map_err(anyhow::Error::msg)?;
-            // Keep moto alive for as long as the API runs; dropping it stops the server.
-            let (_moto, aws) = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-                step(&format!(
-                    "starting moto (Glue registry, SES, Secrets Manager) on 127.0.0.1:{moto_port}"
-                ));
-                let moto = MotoServer::start(moto_port).map_err(anyhow::Error::msg)?;
-                let aws = moto.sdk_config().await;
-                (Some(moto), aws)
-            } else {
-                let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                (None, aws)
-            };
-            step("preparing PostgreSQL");
-            let pool = local::prepare_database(&database_url).await?;
-            seed(&pool).await?;
-            let init = aws_init(
-                &env,
-                &cli.registry_name,
-                &database_url,
-                DATABASE_SECRET_NAME,
-            );
-            let registry = init_aws(&aws, &init).await?;
-            let ses = aws_sdk_sesv2::Client::new(&aws);
-            let sender = init.sender;
-            let publisher = messaging::Publisher::new(
-                pool.clone(),
-                &messaging::KafkaConfig::plaintext(&tansu.bootstrap),
-            )?;
-            let functions = local::functions::InProcessInvoker {
-                ctx: messaging::FunctionContext::new(
-                    pool.clone(),
-                    registry.clone(),
-                    Some(publisher.clone()),
-                ),
-                deadlines: messaging::saga::deadlines_from_env(&env)?,
-                send_confirmation: send_confirmation::SendConfirmationFn::new(ses, sender),
-            };
-            step("creating topics and starting every Kafka-triggered function of template.yaml, the outbox relay and the saga sweeper");
-            let pipeline = local::stack::start_pipeline(
-                functions,
-                &tansu.bootstrap,
-                &local::stack::template_path(),
-                partitions,
-                &invoke_url.map_or(
-                    local::stack::Invocation::InProcess,
-                    local::stack::Invocation::Http,
-                ),
-                esm::RuntimeOptions::default(),
-            )
-            .await?;
-            let issuer = std::sync::Arc::new(local::auth::LocalIssuer::load_or_generate(
-                &format!("http://127.0.0.1:{port}/_local/auth"),
-                &data_dir.join("auth"),
-            )?);
-            step(&format!(
-                "sign-in: GET http://127.0.0.1:{port}/_local/auth/agents, POST http://127.0.0.1:{port}/_local/auth/token {{\"agentId\": ...}} with the header X-Clinic-Local: 1"
-            ));
-            let pool_for_rebuild = pool.clone();
-            let app = local::dashboard::with_dashboard(
-                api::app(api::AppState {
-                    pool,
-                    registry,
-                    publisher: Some(publisher),
-                    auth: std::sync::Arc::new(issuer.verifier()?),
-                })
-                .merge(local::guard::guarded(
-                    axum::Router::new()
-                        .nest("/_local/auth", local::auth::router(issuer))
-                        .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
-                        .nest(
-                            "/_local/projections",
-                            local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
-                        ),
-                )),
-            );
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
-            step(&format!("ready: dashboard http://{addr}/, API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; `clinic-local rebuild` rebuilds projections; Ctrl-C stops"));
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
-            step("stopping the event-source mappings, the relay and the sweeper");
-            pipeline.stop().await;
-            drop(tansu);
-            step("stopped");
-        }
+        Command::Up(args) => up(args, &env, &cli.registry_name, &database_url).await?,
     }
+    Ok(())
+}
+
+/// Rebuilds projections on the running stack, one after the other.
+async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let RebuildArgs {
+        functions,
+        port,
+        timeout_seconds,
+    } = args;
+    let functions = if functions.is_empty() {
+        store::projections::PROJECTIONS
+            .map(|p| p.function.to_owned())
+            .to_vec()
+    } else {
+        functions
+    };
+    let client = reqwest::Client::new();
+    for function in functions {
+        step(&format!("rebuilding {function}"));
+        let url = format!(
+            "http://127.0.0.1:{port}/_local/projections/{function}/rebuild?timeoutSeconds={timeout_seconds}"
+        );
+        let response = client
+            .post(&url)
+            .header(local::guard::LOCAL_HEADER, "1")
+            .send()
+            .await
+            .with_context(|| format!("is the stack running? POST {url}"))?;
+        let status = response.status();
+        let body = response.text().await?;
+        anyhow::ensure!(status.is_success(), "{function}: {status}: {body}");
+        step(&format!("{function} rebuilt: {body}"));
+    }
+    Ok(())
+}
+
+async fn create_topics(args: CreateTopicsArgs) -> anyhow::Result<()> {
+    let CreateTopicsArgs {
+        ref bootstrap_servers,
+        ref msk_cluster_arn,
+        partitions,
+        replication_factor,
+        retention_ms,
+    } = args;
+    let target = match msk_cluster_arn {
+        Some(cluster_arn) => local::topics::TopicTarget::Msk {
+            cluster_arn: cluster_arn.clone(),
+        },
+        None => local::topics::TopicTarget::Kafka {
+            bootstrap: bootstrap_servers.clone(),
+        },
+    };
+    let settings = local::topics::TopicSettings {
+        partitions,
+        replication_factor,
+        retention_ms: Some(retention_ms),
+    };
+    let topics = local::topics::create_topics(&target, &settings).await?;
+    step(&format!(
+        "{} topics ready ({partitions} partitions, replication {replication_factor}, retention {retention_ms} ms)",
+        topics.len()
+    ));
+    Ok(())
+}
+
+/// Starts the whole local system and serves the API until Ctrl-C.
+async fn up(
+    args: UpArgs,
+    env: &messaging::config::Env,
+    registry_name: &str,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    let UpArgs {
+        port,
+        moto_port,
+        kafka_port,
+        partitions,
+        invoke_url,
+        data_dir,
+    } = args;
+    step(&format!(
+        "starting tansu (Kafka API) on 127.0.0.1:{kafka_port}, data in {}",
+        data_dir.display()
+    ));
+    let tansu =
+        TansuBroker::start(kafka_port, &data_dir.join("tansu")).map_err(anyhow::Error::msg)?;
+    // Keep moto alive for as long as the API runs; dropping it stops the server.
+    let (_moto, aws) = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        step(&format!(
+            "starting moto (Glue registry, SES, Secrets Manager) on 127.0.0.1:{moto_port}"
+        ));
+        let moto = MotoServer::start(moto_port).map_err(anyhow::Error::msg)?;
+        let aws = moto.sdk_config().await;
+        (Some(moto), aws)
+    } else {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        (None, aws)
+    };
+    step("preparing PostgreSQL");
+    let pool = local::prepare_database(database_url).await?;
+    seed(&pool).await?;
+    let init = aws_init(env, registry_name, database_url, DATABASE_SECRET_NAME);
+    let registry = init_aws(&aws, &init).await?;
+    let ses = aws_sdk_sesv2::Client::new(&aws);
+    let sender = init.sender;
+    let publisher = messaging::Publisher::new(
+        pool.clone(),
+        &messaging::KafkaConfig::plaintext(&tansu.bootstrap),
+    )?;
+    let functions = local::functions::InProcessInvoker {
+        ctx: messaging::FunctionContext::new(
+            pool.clone(),
+            registry.clone(),
+            Some(publisher.clone()),
+        ),
+        deadlines: messaging::saga::deadlines_from_env(env)?,
+        send_confirmation: send_confirmation::SendConfirmationFn::new(ses, sender),
+    };
+    step("creating topics and starting every Kafka-triggered function of template.yaml, the outbox relay and the saga sweeper");
+    let pipeline = local::stack::start_pipeline(
+        functions,
+        &tansu.bootstrap,
+        &local::stack::template_path(),
+        partitions,
+        &invoke_url.map_or(
+            local::stack::Invocation::InProcess,
+            local::stack::Invocation::Http,
+        ),
+        esm::RuntimeOptions::default(),
+    )
+    .await?;
+    let issuer = std::sync::Arc::new(local::auth::LocalIssuer::load_or_generate(
+        &format!("http://127.0.0.1:{port}/_local/auth"),
+        &data_dir.join("auth"),
+    )?);
+    step(&format!(
+        "sign-in: GET http://127.0.0.1:{port}/_local/auth/agents, POST http://127.0.0.1:{port}/_local/auth/token {{\"agentId\": ...}} with the header X-Clinic-Local: 1"
+    ));
+    let pool_for_rebuild = pool.clone();
+    let app = local::dashboard::with_dashboard(
+        api::app(api::AppState {
+            pool,
+            registry,
+            publisher: Some(publisher),
+            auth: std::sync::Arc::new(issuer.verifier()?),
+        })
+        .merge(local::guard::guarded(
+            axum::Router::new()
+                .nest("/_local/auth", local::auth::router(issuer))
+                .nest("/_local/esm", esm::status_router(pipeline.runtime.clone()))
+                .nest(
+                    "/_local/projections",
+                    local::rebuild::router(pipeline.runtime.clone(), pool_for_rebuild),
+                ),
+        )),
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    step(&format!("ready: dashboard http://{addr}/, API http://{addr}/api/v1, OpenAPI http://{addr}/api/v1/openapi.json, event-source mappings http://{addr}/_local/esm/status; `clinic-local rebuild` rebuilds projections; Ctrl-C stops"));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    step("stopping the event-source mappings, the relay and the sweeper");
+    pipeline.stop().await;
+    drop(tansu);
+    step("stopped");
     Ok(())
 }

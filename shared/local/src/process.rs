@@ -3,8 +3,11 @@
 //! A small shell starts the server and waits on a pipe we hold; when the pipe closes (we stop
 //! the server, or our process dies, even by SIGKILL) it kills the server. So no server outlives
 //! the stack or a test binary. The shell also writes the server's pid for crash simulations.
+//! It runs in its own process group, so a Ctrl-C in the terminal reaches only us: we stop our
+//! clients first and the servers last, and no client sees its broker vanish while closing.
 
 use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +52,7 @@ impl TiedProcess {
             .arg(&pid_path)
             .args(args)
             .current_dir(cwd)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(log)
             .stderr(log_err)
@@ -127,5 +131,43 @@ impl TiedProcess {
 impl Drop for TiedProcess {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process_group(pid: &str) -> String {
+        let out = Command::new("ps")
+            .args(["-o", "pgid=", "-p", pid])
+            .output()
+            .expect("ps");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A terminal's Ctrl-C goes to the foreground process group: the server is not in ours,
+    /// so it outlives the signal until we stop it; and stopping it still ends it.
+    #[test]
+    fn the_server_is_outside_our_process_group_and_stops_with_us() {
+        let dir = std::env::temp_dir().join(format!("tied-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = dir.join("sleep.log");
+        let mut server =
+            TiedProcess::spawn(Path::new("sleep"), &["30".into()], &dir, &log).expect("spawn");
+        let pid_path = log.with_extension("pid");
+        server
+            .wait_until(Duration::from_secs(5), || {
+                std::fs::read_to_string(&pid_path).is_ok_and(|pid| pid.ends_with('\n'))
+            })
+            .expect("pid written");
+        let pid = std::fs::read_to_string(&pid_path).expect("pid");
+        let ours = process_group(&std::process::id().to_string());
+        let its = process_group(pid.trim());
+        assert!(!its.is_empty(), "the server runs");
+        assert_ne!(its, ours, "the server shares our process group");
+        server.stop();
+        assert_eq!(process_group(pid.trim()), "", "the server outlived stop()");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
