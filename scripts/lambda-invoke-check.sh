@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The README's `cargo lambda invoke`s against `cargo lambda watch`, run for real: the
+# docs/deploy.md's `cargo lambda invoke`s against `cargo lambda watch`, run for real: the
 # Kafka-triggered project-appointments function gets AWS's example Kafka event
 # (tests/fixtures/example-kafka-event.json); its record is not Glue-framed Avro, so the function
 # must answer an empty batchItemFailures list (nothing to retry) after writing the record to
 # AWSKafkaTopic.dlq through its outbox. Then the api function gets an API Gateway HTTP API event
 # for the health check (tests/fixtures/apigw-http-health.json) and must answer 200 with the
 # health body; it refuses to start without AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL, so they
-# are passed as the README passes them (the local stack's sign-in; the health check needs no
+# are passed as docs/deploy.md passes them (the local stack's sign-in; the health check needs no
 # token, so nothing is fetched from there). Uses its own database, a free port, stops what it
 # starts.
 set -euo pipefail

@@ -1,6 +1,6 @@
 # The dashboard: static files from dashboard/dist in a private S3 bucket behind CloudFront
 # (origin access control), with /api/* forwarded to the HTTP API on the same origin, so the
-# browser needs no CORS. Upload: `aws s3 sync dashboard/dist s3://<bucket>` (README, Deploy).
+# browser needs no CORS. Upload: `aws s3 sync dashboard/dist s3://<bucket>` (docs/deploy.md).
 
 resource "aws_s3_bucket" "dashboard" {
   # checkov:skip=CKV_AWS_144: the dashboard is a build artifact rebuilt from git; replicating it to a second region buys nothing.

@@ -2,7 +2,7 @@
 # Manager, created and rotated by RDS (manage_master_user_password); the proxy reads them, and
 # so do the functions at start-up (DATABASE_SECRET_ARN, connecting to DATABASE_HOST = the
 # proxy), so a rotation needs no redeploy. Migrations are a deploy step:
-# `clinic-local migrate` from inside the VPC (README, Deploy).
+# `clinic-local migrate` from inside the VPC (docs/deploy.md).
 
 resource "aws_db_subnet_group" "main" {
   name       = var.name

@@ -2,7 +2,7 @@
 # `terraform init -backend=false -plugin-dir=<mirror>` + `terraform validate` work offline
 # (scripts/validate-iac.sh). Kafka topics are not a Terraform resource here: they are created
 # by the project's own topic tool (`clinic-local create-topics`), see the `create_topics_command`
-# output and the README's Deploy section.
+# output and docs/deploy.md.
 terraform {
   required_version = ">= 1.6"
   required_providers {

@@ -1,5 +1,5 @@
 // The runtime settings, read from /config.json next to index.html, so one build serves the
-// local stack and the cloud: the deployment writes its own config.json (see the README).
+// local stack and the cloud: the deployment writes its own config.json (see docs/deploy.md).
 
 export interface RuntimeConfig {
   /** Prefix for API calls; empty when the API is on the dashboard's own origin. */

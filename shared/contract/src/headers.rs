@@ -14,7 +14,7 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The headers of a dead-letter record, the same from both writers: the handler adapter (a
 /// record it can never apply: undecodable, impossible, refused) and the event-source-mapping
 /// runtime (a record the function kept failing on). A dead-letter record is the original key,
-/// value and headers, plus these. README.md ("Dead letters") documents them.
+/// value and headers, plus these. docs/how-it-works.md ("Dead letters") documents them.
 pub mod dead_letter {
     /// Why the record was given up on (at most 1 KiB, never patient data).
     pub const REASON: &str = "dlq_reason";

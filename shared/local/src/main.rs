@@ -5,7 +5,7 @@
 //! function behind the local event-source-mapping runtime, the outbox relay, the API and the
 //! built dashboard on 127.0.0.1) and stops it all on Ctrl-C. The other
 //! subcommands are the individual, idempotent set-up steps; `create-topics` and `init-aws` are
-//! also the cloud deploy steps (README, Deploy).
+//! also the cloud deploy steps (docs/deploy.md).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
