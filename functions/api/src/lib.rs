@@ -19,7 +19,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use contract::SchemaRegistry;
 use messaging::config::{ConfigError, Env};
-use messaging::database::DatabaseSource;
+use messaging::lambda::{ConnectError, FunctionConfig};
+use messaging::FunctionContext;
 use problem::ApiError;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -43,15 +44,9 @@ pub struct AppState {
 /// `messaging::config`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` (`messaging::database`).
-    pub database: DatabaseSource,
-    /// `SCHEMA_REGISTRY_NAME`, default `clinic-scheduling`.
-    pub registry_name: String,
-    /// `DB_MAX_CONNECTIONS`, default 5: a Lambda instance serves one request at a time.
-    pub db_max_connections: u32,
-    /// `KAFKA_BOOTSTRAP_SERVERS` and `KAFKA_AUTH` (optional: publish bookings right after
-    /// commit).
-    pub kafka: Option<messaging::KafkaConfig>,
+    /// The database, the registry and Kafka (optional: publish bookings right after commit),
+    /// as every function reads them; `DB_MAX_CONNECTIONS` defaults to [`Config::POOL`].
+    pub clients: FunctionConfig,
     /// The identity provider whose tokens the API accepts: `AUTH_ISSUER`, `AUTH_AUDIENCE`,
     /// `AUTH_JWKS_URL` (all required).
     pub auth_issuer: String,
@@ -63,14 +58,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// The API's pool: 5. An instance serves one request at a time, but a request may run a
+    /// few queries at once.
+    pub const POOL: u32 = 5;
+
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            database: DatabaseSource::from_env(env)?,
-            registry_name: env
-                .get("SCHEMA_REGISTRY_NAME")
-                .unwrap_or_else(|| contract::DEFAULT_REGISTRY_NAME.to_owned()),
-            db_max_connections: env.positive_or("DB_MAX_CONNECTIONS", 5)?,
-            kafka: messaging::KafkaConfig::from_env(env)?,
+            clients: FunctionConfig::from_env(env, Self::POOL)?,
             auth_issuer: env.required("AUTH_ISSUER")?,
             auth_audience: env.required("AUTH_AUDIENCE")?,
             auth_jwks_url: env.required("AUTH_JWKS_URL")?,
@@ -283,21 +277,23 @@ pub(crate) fn route_of(request: &axum::extract::Request) -> String {
         .to_owned()
 }
 
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Clients(#[from] ConnectError),
+    #[error(transparent)]
+    Keys(#[from] auth::KeyError),
+}
+
 /// Builds the state from config (the pool, the registry client and the token verifier), once.
-pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
-    let pool = store::connect(
-        &config.database.url().await?,
-        store::PoolSettings {
-            max_connections: config.db_max_connections,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let registry = SchemaRegistry::from_env(&config.registry_name).await;
-    let publisher = match &config.kafka {
-        Some(kafka) => Some(messaging::Publisher::new(pool.clone(), kafka)?),
-        None => None,
-    };
+pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
+    let FunctionContext {
+        pool,
+        registry,
+        publisher,
+        ..
+    } = FunctionContext::connect(&config.clients).await?;
     Ok(AppState {
         pool,
         registry,

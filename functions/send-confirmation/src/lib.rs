@@ -244,12 +244,19 @@ fn compose(id: AppointmentId, c: &Confirmation) -> Email {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the SES email identity {sender}: {detail}")]
+pub struct SenderIdentityError {
+    pub sender: String,
+    pub detail: String,
+}
+
 /// Creates the SES email identity `sender` (which verifies it on moto); one that already
 /// exists is fine. The local stack calls this at start-up.
 pub async fn ensure_sender_identity(
     ses: &aws_sdk_sesv2::Client,
     sender: &str,
-) -> anyhow::Result<()> {
+) -> Result<(), SenderIdentityError> {
     match ses
         .create_email_identity()
         .email_identity(sender)
@@ -263,10 +270,10 @@ pub async fn ensure_sender_identity(
         {
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot create the SES email identity {sender}: {}",
-            DisplayErrorContext(&e)
-        )),
+        Err(e) => Err(SenderIdentityError {
+            sender: sender.to_owned(),
+            detail: DisplayErrorContext(&e).to_string(),
+        }),
     }
 }
 

@@ -20,7 +20,8 @@ pub struct FunctionConfig {
     pub database: DatabaseSource,
     /// `SCHEMA_REGISTRY_NAME`, default `clinic-scheduling`.
     pub registry_name: String,
-    /// `DB_MAX_CONNECTIONS`, default 2: one invocation at a time per instance.
+    /// `DB_MAX_CONNECTIONS`, with the binary's default (a Kafka-triggered function's:
+    /// [`FunctionConfig::POOL`]).
     pub db_max_connections: u32,
     /// `KAFKA_BOOTSTRAP_SERVERS` (optional: enables the publish-after-commit fast path) and
     /// `KAFKA_AUTH` ([`KafkaConfig::from_env`]).
@@ -28,13 +29,16 @@ pub struct FunctionConfig {
 }
 
 impl FunctionConfig {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    /// A Kafka-triggered function's pool: 2, as an instance serves one invocation at a time.
+    pub const POOL: u32 = 2;
+
+    pub fn from_env(env: &Env, default_max_connections: u32) -> Result<Self, ConfigError> {
         Ok(Self {
             database: DatabaseSource::from_env(env)?,
             registry_name: env
                 .get("SCHEMA_REGISTRY_NAME")
                 .unwrap_or_else(|| contract::DEFAULT_REGISTRY_NAME.to_owned()),
-            db_max_connections: env.positive_or("DB_MAX_CONNECTIONS", 2)?,
+            db_max_connections: env.positive_or("DB_MAX_CONNECTIONS", default_max_connections)?,
             kafka: KafkaConfig::from_env(env)?,
         })
     }
@@ -42,7 +46,7 @@ impl FunctionConfig {
 
 impl FunctionContext {
     /// The pool, the registry client and the publisher `config` describes.
-    pub async fn connect(config: &FunctionConfig) -> Result<Self, Error> {
+    pub async fn connect(config: &FunctionConfig) -> Result<Self, ConnectError> {
         let pool = store::connect(
             &config.database.url().await?,
             store::PoolSettings {
@@ -61,8 +65,20 @@ impl FunctionContext {
 
     /// [`FunctionConfig::from_env`] on the process environment, then [`FunctionContext::connect`].
     pub async fn from_env() -> Result<Self, Error> {
-        Self::connect(&FunctionConfig::from_env(&Env::process())?).await
+        let config = FunctionConfig::from_env(&Env::process(), FunctionConfig::POOL)?;
+        Ok(Self::connect(&config).await?)
     }
+}
+
+/// Why a function's clients could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Database(#[from] crate::database::DatabaseConfigError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Kafka(#[from] crate::publisher::PublishError),
 }
 
 /// JSON logs (CloudWatch-friendly), filtered by `RUST_LOG`; once per process.
@@ -102,15 +118,15 @@ mod tests {
             ])
         };
         assert_eq!(
-            FunctionConfig::from_env(&env("")).map(|c| c.db_max_connections),
+            FunctionConfig::from_env(&env(""), 2).map(|c| c.db_max_connections),
             Ok(2)
         );
         assert_eq!(
-            FunctionConfig::from_env(&env("8")).map(|c| c.db_max_connections),
+            FunctionConfig::from_env(&env("8"), 2).map(|c| c.db_max_connections),
             Ok(8)
         );
         assert!(matches!(
-            FunctionConfig::from_env(&env("eight")),
+            FunctionConfig::from_env(&env("eight"), 2),
             Err(ConfigError::Invalid {
                 variable: "DB_MAX_CONNECTIONS",
                 ..
