@@ -6,7 +6,6 @@
 //! an error naming the variable (never echoing its value, which may hold a password).
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -68,32 +67,25 @@ impl Env {
         self.get(name).ok_or(ConfigError::Missing(name))
     }
 
-    /// The value parsed, `default` when unset; `expected` says what a valid value is.
-    pub fn parsed_or<T: FromStr>(
-        &self,
-        name: &'static str,
-        default: T,
-        expected: &'static str,
-    ) -> Result<T, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(value) => value.parse().map_err(|_| ConfigError::Invalid {
-                variable: name,
-                expected,
-            }),
-        }
+    /// A whole number of at least 1; None when unset.
+    pub fn positive(&self, name: &'static str) -> Result<Option<u32>, ConfigError> {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid {
+                        variable: name,
+                        expected: "a whole number of at least 1",
+                    })
+            })
+            .transpose()
     }
 
-    /// A count that must be at least 1, `default` when unset.
+    /// A count of at least 1, `default` when unset.
     pub fn positive_or(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
-        let value = self.parsed_or(name, default, "a whole number of at least 1")?;
-        if value == 0 {
-            return Err(ConfigError::Invalid {
-                variable: name,
-                expected: "a whole number of at least 1",
-            });
-        }
-        Ok(value)
+        Ok(self.positive(name)?.unwrap_or(default))
     }
 
     /// A duration in whole seconds, at least 1; `default` when unset.
@@ -102,11 +94,9 @@ impl Env {
         name: &'static str,
         default: std::time::Duration,
     ) -> Result<std::time::Duration, ConfigError> {
-        let seconds = self.positive_or(name, 1)?;
-        Ok(match self.get(name) {
-            None => default,
-            Some(_) => std::time::Duration::from_secs(seconds.into()),
-        })
+        Ok(self.positive(name)?.map_or(default, |seconds| {
+            std::time::Duration::from_secs(seconds.into())
+        }))
     }
 }
 

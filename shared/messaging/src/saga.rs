@@ -38,11 +38,8 @@ use uuid::Uuid;
 pub fn deadlines_from_env(env: &Env) -> Result<SagaDeadlines, ConfigError> {
     let defaults = SagaDeadlines::default();
     let seconds = |name: &'static str, default: Duration| {
-        let chosen = env.seconds_or(name, default.to_std().unwrap_or_default())?;
-        Duration::from_std(chosen).map_err(|_| ConfigError::Invalid {
-            variable: name,
-            expected: "a number of seconds that fits a date",
-        })
+        env.positive(name)
+            .map(|set| set.map_or(default, |seconds| Duration::seconds(i64::from(seconds))))
     };
     Ok(SagaDeadlines {
         insurance_verification: seconds(
