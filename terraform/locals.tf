@@ -59,6 +59,10 @@ locals {
     ses = {
       CONFIRMATION_SENDER = var.confirmation_sender
     }
+    retention = {
+      RETENTION_OUTBOX_DAYS    = tostring(var.retention_outbox_days)
+      RETENTION_PROCESSED_DAYS = tostring(var.retention_processed_days)
+    }
     auth = {
       AUTH_ISSUER   = var.auth_issuer
       AUTH_AUDIENCE = var.auth_audience

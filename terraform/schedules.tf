@@ -1,4 +1,4 @@
-# EventBridge Scheduler runs the scheduled functions (outbox-relay, saga-sweeper).
+# EventBridge Scheduler runs the scheduled functions (outbox-relay, saga-sweeper, purge-expired).
 resource "aws_iam_role" "scheduler" {
   name               = "${var.name}-scheduler"
   assume_role_policy = data.aws_iam_policy_document.assume["scheduler.amazonaws.com"].json

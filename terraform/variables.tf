@@ -104,6 +104,18 @@ variable "saga_confirmation_deadline_seconds" {
   default     = 600
 }
 
+variable "retention_outbox_days" {
+  description = "Days a published outbox row (it may carry a patient's name and email) is kept before purge-expired deletes it."
+  type        = number
+  default     = 7
+}
+
+variable "retention_processed_days" {
+  description = "Days a consumer's processed-message marker is kept; must exceed the topics' retention (7 days)."
+  type        = number
+  default     = 8
+}
+
 variable "auth_issuer" {
   description = "JWT issuer (the `iss` claim) trusted by the API Gateway authorizer and the api function, e.g. https://cognito-idp.<region>.amazonaws.com/<pool-id>."
   type        = string

@@ -123,7 +123,39 @@ impl TestApi {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
+        self.request_with(token, method, uri, content_type, &[], body)
+            .await
+    }
+
+    /// A JSON POST with the default token and these extra headers.
+    pub async fn post_with(&self, uri: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let token = Some(self.token.as_str());
+        self.request_with(
+            token,
+            Method::POST,
+            uri,
+            Some("application/json"),
+            headers,
+            bytes,
+        )
+        .await
+    }
+
+    /// A request with `token` (None: no Authorization header) and these extra headers.
+    pub async fn request_with(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         if let Some(token) = token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }

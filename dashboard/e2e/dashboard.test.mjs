@@ -181,6 +181,8 @@ test("an agent cancels an appointment with a reason and sees CANCELLED with it; 
   await page.getByTestId("saga-step").filter({ hasText: "COMPLETED" }).waitFor();
   const timeline = await page.locator(".timeline li").count();
   assert.ok(timeline >= 3, `the saga timeline lists its steps (${timeline})`);
+  // A supervisor sees the patient's access log, this very read of the appointment among it.
+  await page.locator('[data-testid="access-log"] li[data-action="appointment.read"]', { hasText: agent.agentId }).first().waitFor();
   await screenshot("06-detail-confirmed");
   const reason = "Patient moved to another city";
   await page.getByRole("button", { name: "Cancel…" }).click();

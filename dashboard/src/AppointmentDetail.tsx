@@ -1,9 +1,10 @@
-// One appointment: what the read model says, the booking saga's timeline, and the agent's
-// Cancel (with a reason) and Complete, offered only where the status machine allows them.
+// One appointment: what the read model says, the booking saga's timeline, the agent's Cancel
+// (with a reason) and Complete, offered only where the status machine allows them, and for a
+// supervisor the patient's access log (who read or changed the patient's data).
 
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import type { AppointmentDetail as Detail } from "./api";
+import type { AccessEntry, AppointmentDetail as Detail } from "./api";
 import { useAuth } from "./auth";
 import { REFRESH_MS, useRefreshAfterChange } from "./queries";
 import { Link } from "./router";
@@ -37,6 +38,7 @@ export function AppointmentDetail({ id }: { id: string }) {
 }
 
 function DetailView({ appointment: a, onChanged }: { appointment: Detail; onChanged: (status: string) => void }) {
+  const { session } = useAuth();
   const zone = a.clinicTimeZone ?? "UTC";
   const allowed = allowedActions(a.status);
   return (
@@ -95,7 +97,34 @@ function DetailView({ appointment: a, onChanged }: { appointment: Detail; onChan
           <p className="state state-empty">No saga yet: it starts a moment after booking.</p>
         )}
       </Panel>
+      {session.role === "SUPERVISOR" && a.patientId && <AccessLog patientId={a.patientId} zone={zone} />}
     </div>
+  );
+}
+
+/** The patient's access log (supervisors only; the API refuses anyone else), newest first. */
+function AccessLog({ patientId, zone }: { patientId: string; zone: string }) {
+  const { api, session } = useAuth();
+  const log = useQuery({
+    queryKey: [session.agentId, "access-log", patientId],
+    queryFn: () => api.get<AccessEntry[]>(`/api/v1/patients/${patientId}/access-log`),
+  });
+  return (
+    <Panel title="Patient access log" className="access-log">
+      {log.isPending && <Loading what="the access log" />}
+      {log.isError && <ErrorNote error={log.error} what="Loading the access log" />}
+      {log.data && (
+        <ol className="timeline" data-testid="access-log">
+          {log.data.map((e, i) => (
+            <li key={i} className={e.outcome === "REFUSED" ? "ignored" : ""} data-action={e.action}>
+              <time dateTime={e.at}>{formatInZone(e.at, zone)}</time>
+              <strong>{e.agentId}</strong> {e.action}
+              {e.outcome === "REFUSED" && <span className="muted"> (refused)</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </Panel>
   );
 }
 

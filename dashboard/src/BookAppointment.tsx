@@ -5,7 +5,7 @@
 // After the 202 the screen shows PROCESSING, then the live status as the saga moves.
 
 import { useMutation, useQuery } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { APPOINTMENT_TYPES, ApiError, type AppointmentDetail, type AppointmentType, type Availability, type BookingAccepted, type Clinic, type Patient } from "./api";
 import { useAuth } from "./auth";
 import { useCalls } from "./calls";
@@ -46,6 +46,12 @@ function BookingForm({ clinics, onBooked }: { clinics: Clinic[]; onBooked: (b: B
   const [slot, setSlot] = useState<Slot | null>(null);
   const [patient, setPatient] = useState<Patient | null>(null);
   const [notes, setNotes] = useState("");
+  // One key per distinct booking: pressing Book again after an error or a lost answer retries
+  // the same request, which the API books at most once; changing any field makes a new one.
+  const idempotencyKey = useMemo(
+    () => crypto.randomUUID(),
+    [clinicId, patient?.patientId, slot?.providerId, slot?.start, type, notes],
+  );
   const availability = useQuery({
     queryKey: [session.agentId, "availability", clinicId, date, type],
     queryFn: () => api.get<Availability>(`/api/v1/clinics/${clinicId}/availability`, { date, type }),
@@ -60,7 +66,7 @@ function BookingForm({ clinics, onBooked }: { clinics: Clinic[]; onBooked: (b: B
         dateTime: slot?.start,
         type,
         ...(notes.trim() ? { notes: notes.trim() } : {}),
-      }),
+      }, { "Idempotency-Key": idempotencyKey }),
     onSuccess: (accepted) => {
       if (calls.active) calls.booked(accepted.appointmentId);
       onBooked(accepted);

@@ -66,6 +66,17 @@ export interface AppointmentDetail extends Appointment {
   saga: { step: string; deadline: string | null; timeline: TimelineEntry[] } | null;
 }
 
+/** One access to a patient's data, from the access audit (ids only). */
+export interface AccessEntry {
+  at: string;
+  agentId: string;
+  action: string;
+  route: string;
+  outcome: "SERVED" | "REFUSED";
+  clinicIds: string[];
+  appointmentIds: string[];
+}
+
 export interface AppointmentPage {
   items: Appointment[];
   page: number;
@@ -152,7 +163,8 @@ export class ApiError extends Error {
 
 export interface ApiClient {
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
-  post<T>(path: string, body?: unknown): Promise<T>;
+  /** `headers`: this request's own, e.g. a booking's `Idempotency-Key`. */
+  post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
 }
 
 /** A client for `baseUrl` (empty: same origin) that sends `token()` as the bearer token and
@@ -164,8 +176,8 @@ export function apiClient(
   onUnauthorized: () => void,
   extraHeaders: Record<string, string> = {},
 ): ApiClient {
-  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { ...extraHeaders, accept: "application/json" };
+  async function request<T>(method: string, path: string, body?: unknown, own: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...extraHeaders, ...own, accept: "application/json" };
     const bearer = token();
     if (bearer) headers.authorization = `Bearer ${bearer}`;
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -185,7 +197,7 @@ export function apiClient(
   }
   return {
     get: (path, query) => request("GET", path + queryString(query)),
-    post: (path, body) => request("POST", path, body),
+    post: (path, body, headers) => request("POST", path, body, headers),
   };
 }
 

@@ -110,7 +110,7 @@ fn event_for(function: &str) -> anyhow::Result<Vec<u8>> {
     Ok(match function {
         "api" => std::fs::read(fixtures.join("apigw-http-health.json"))?,
         // EventBridge schedules: the scheduled event's body is not read.
-        "outbox-relay" | "saga-sweeper" => b"{}".to_vec(),
+        "outbox-relay" | "saga-sweeper" | "purge-expired" => b"{}".to_vec(),
         // AWS's example record: not Glue-framed Avro, so the adapter dead-letters it through the
         // outbox (a real transaction) at once.
         _ => std::fs::read(fixtures.join("example-kafka-event.json"))?,

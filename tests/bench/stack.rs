@@ -90,6 +90,7 @@ fn bench_patients() -> Vec<Patient> {
                 valid_to: Some(today + Duration::days(3 * 365)),
                 vision_coverage: true,
             }),
+            home_clinic: None,
         })
         .collect()
 }

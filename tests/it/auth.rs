@@ -802,3 +802,110 @@ async fn the_local_sign_in_refuses_cross_site_posts_and_foreign_hosts(pool: PgPo
         );
     }
 }
+
+/// The patient ids a search for `q` answers `token` with.
+async fn found(api: &TestApi, token: &str, q: &str) -> Vec<String> {
+    let uri = format!("/api/v1/patients?q={q}&size=50");
+    let reply = as_agent(api, token, Method::GET, &uri, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let mut ids: Vec<String> = reply
+        .body
+        .as_array()
+        .expect("matches")
+        .iter()
+        .map(|m| m["patientId"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn an_agent_finds_only_patients_of_its_clinics_and_a_supervisor_finds_all(pool: PgPool) {
+    let api = test_api(pool).await;
+    let ava = api.issuer.token_for(&agent("agent-ava")).expect("token");
+    let ava_clinics = agent("agent-ava").clinic_ids;
+    let patients = store::demo::patients(chrono::Utc::now().date_naive());
+    let named = |home: &dyn Fn(&store::catalog::Patient) -> bool| {
+        let mut ids: Vec<String> = patients
+            .iter()
+            .filter(|p| p.name.contains("Martin") && home(p))
+            .map(|p| p.id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let everyone = named(&|_| true);
+    let at_home = named(&|p| p.home_clinic.is_some_and(|c| ava_clinics.contains(&c)));
+    assert!(
+        !at_home.is_empty() && at_home.len() < everyone.len(),
+        "the demo data tells them apart"
+    );
+    assert_eq!(
+        found(&api, &api.token, "Martin").await,
+        everyone,
+        "the supervisor"
+    );
+    assert_eq!(
+        found(&api, &ava, "Martin").await,
+        at_home,
+        "Ava: her clinics' patients"
+    );
+
+    // A patient registered elsewhere becomes Ava's once booked at one of her clinics.
+    // Demo patient n is `patients[n - 1]`.
+    let (n, stranger) = (1..)
+        .zip(&patients)
+        .find(|(_, p)| p.name.contains("Martin") && !at_home.contains(&p.id.to_string()))
+        .expect("a patient of another clinic");
+    book(&api, &routine_at_bayview(n, 1, "09:00")).await;
+    let mut now_hers = at_home.clone();
+    now_hers.push(stranger.id.to_string());
+    now_hers.sort();
+    assert_eq!(found(&api, &ava, "Martin").await, now_hers);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_token_that_names_no_clinic_is_refused_everywhere(pool: PgPool) {
+    let api = test_api(pool).await;
+    let mut claims = api.issuer.claims_for(&agent("supervisor-sam"), 600);
+    claims["clinics"] = json!([]);
+    let token = api.issuer.sign(&claims).expect("sign");
+    for uri in [
+        "/api/v1/patients?q=Martin",
+        "/api/v1/clinics",
+        "/api/v1/appointments",
+    ] {
+        let reply = as_agent(&api, &token, Method::GET, uri, None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{uri}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.content_type(), "application/problem+json");
+    }
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_patient_search_is_served_by_the_trigram_index(pool: PgPool) {
+    let api = test_api(pool).await;
+    let mut tx = api.pool.begin().await.expect("tx");
+    // Fifty demo patients fit one page, where a sequential scan is cheapest: forbid it, so the
+    // plan shows whether an index can serve the search at all.
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .expect("set");
+    let clinics = vec![store::demo::clinic_id(BAYVIEW).0];
+    let plan: Vec<String> =
+        sqlx::query_scalar(&format!("EXPLAIN {}", store::catalog::search_sql()))
+            .bind("%Martin%")
+            .bind(50_i64)
+            .bind(Some(clinics))
+            .fetch_all(&mut *tx)
+            .await
+            .expect("explain");
+    let plan = plan.join("\n");
+    assert!(plan.contains("patients_name_trgm"), "{plan}");
+    assert!(!plan.contains("Seq Scan on patients"), "{plan}");
+}

@@ -605,3 +605,41 @@ async fn the_running_system_writes_exactly_the_topics_every_function_may_write(p
         "the outbox's topics vs what every function may write",
     );
 }
+
+/// A consumer's marker must outlive every record it protects: the markers' retention, as both
+/// deployments default it and as the code does, exceeds the topics' retention.
+#[test]
+fn processed_markers_outlive_the_topics_retention_in_every_deployment() {
+    let topics = chrono::Duration::milliseconds(catalogue().topic_settings.retention_ms);
+    let default = store::retention::Retention::default().processed;
+    assert!(
+        default > topics,
+        "code default {default} vs topics {topics}"
+    );
+    let template = template();
+    let template_days = template["Parameters"]["RetentionProcessedDays"]["Default"]
+        .as_i64()
+        .expect("RetentionProcessedDays");
+    let variables =
+        std::fs::read_to_string(testkit::workspace_root().join("terraform/variables.tf"))
+            .expect("variables.tf");
+    let terraform_days: i64 = variables
+        .split("variable \"retention_processed_days\"")
+        .nth(1)
+        .and_then(|block| block.split("default").nth(1))
+        .and_then(|rest| {
+            rest.trim_start()
+                .trim_start_matches('=')
+                .split_whitespace()
+                .next()
+        })
+        .and_then(|n| n.parse().ok())
+        .expect("retention_processed_days' default");
+    for days in [template_days, terraform_days] {
+        assert_eq!(
+            chrono::Duration::days(days),
+            default,
+            "the deployments' default is the code's"
+        );
+    }
+}

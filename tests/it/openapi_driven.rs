@@ -1,7 +1,8 @@
 //! Every route of the OpenAPI document driven by input generated from the document itself:
 //! each parameter and body field with values its schema allows (extremes included: far-past and
 //! far-future dates, the largest numbers, huge pages, long texts) and values it does not (other
-//! types, malformed formats, values outside an enum), each required field left out, no body, a
+//! types, malformed formats, values outside an enum), each header parameter with every value a
+//! client can send in a header, each required field left out, no body, a
 //! body of another media type, no token and a bad token. The API must answer only statuses the
 //! document lists for that route, never 5xx, every refusal a problem+json document, and a
 //! refused request must write nothing.
@@ -16,7 +17,7 @@ use sqlx::PgPool;
 struct Operation {
     method: Method,
     path: String,
-    /// (name, in, required, schema) of each path and query parameter.
+    /// (name, in, required, schema) of each path, query and header parameter.
     parameters: Vec<(String, String, bool, Value)>,
     /// The JSON body's schema, resolved (None: the operation takes no body).
     body: Option<Value>,
@@ -141,6 +142,8 @@ struct Case {
     /// API must not refuse the request naming it.
     allowed: Option<String>,
     query: Vec<(String, Value)>,
+    /// Header parameters, as text.
+    headers: Vec<(String, String)>,
     body: Option<Value>,
     content_type: Option<&'static str>,
     token: Option<String>,
@@ -325,12 +328,33 @@ impl Generator<'_> {
             what: "valid".to_owned(),
             allowed: None,
             query: base_query.clone(),
+            headers: Vec::new(),
             body: base_body.clone(),
             content_type: op.body.as_ref().map(|_| "application/json"),
             token: Some(token.to_owned()),
         };
         let mut all = vec![base.clone()];
         for (name, place, required, schema) in &op.parameters {
+            if place == "header" {
+                // Only what a client can send in a header (visible text; no control characters).
+                for (value, is_allowed) in self.candidates(name, schema) {
+                    let text = match &value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if axum::http::HeaderValue::from_str(&text).is_err() {
+                        continue;
+                    }
+                    let shown: String = text.chars().take(40).collect();
+                    all.push(Case {
+                        what: format!("header {name}: {shown}"),
+                        allowed: is_allowed.then(|| name.clone()),
+                        headers: vec![(name.clone(), text)],
+                        ..base.clone()
+                    });
+                }
+                continue;
+            }
             if place != "query" {
                 continue;
             }
@@ -445,6 +469,8 @@ async fn every_route_answers_only_what_the_openapi_document_lists(pool: PgPool) 
             call.clone()
         } else if op.path.starts_with("/api/v1/clinics/") {
             clinic_id(BAYVIEW).to_string()
+        } else if op.path.starts_with("/api/v1/patients/") {
+            patient_id(3).to_string()
         } else {
             appointment.to_string()
         };
@@ -470,12 +496,18 @@ async fn every_route_answers_only_what_the_openapi_document_lists(pool: PgPool) 
                 };
                 let content_type = case.body.as_ref().and(case.content_type);
                 let before = fingerprint(&api).await;
+                let headers: Vec<(&str, &str)> = case
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
                 let reply = api
-                    .request_as(
+                    .request_with(
                         case.token.as_deref(),
                         op.method.clone(),
                         &uri,
                         content_type,
+                        &headers,
                         bytes,
                     )
                     .await;

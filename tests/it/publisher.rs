@@ -1,5 +1,6 @@
 //! The outbox publisher with several publishers at once (as several Lambdas run): every row is
-//! published once, and the rows of each key reach Kafka in the order they were written.
+//! published once, and the rows of each key reach Kafka in the order they were written. The
+//! API's request path publishes only its own keys and never waits past its budget.
 
 use messaging::{KafkaConfig, Publisher};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -22,17 +23,7 @@ async fn concurrent_publishers_send_every_row_once_and_each_keys_rows_in_order(p
     // The keys' rows interleaved, as writers commit them: key k's n-th row carries "k/n".
     for n in 0..PER_KEY {
         for k in 0..KEYS {
-            sqlx::query(
-                "INSERT INTO outbox (event_id, topic, record_key, event_type, payload, headers)
-                 VALUES ($1, $2, $3, 'Test', $4, '{}')",
-            )
-            .bind(uuid::Uuid::new_v4())
-            .bind(TOPIC)
-            .bind(format!("key-{k}"))
-            .bind(format!("{k}/{n}").into_bytes())
-            .execute(&pool)
-            .await
-            .expect("outbox row");
+            outbox_row(&pool, &format!("key-{k}"), &format!("{k}/{n}")).await;
         }
     }
     // Two publishers with producers of their own, each called three times at once.
@@ -86,4 +77,78 @@ async fn concurrent_publishers_send_every_row_once_and_each_keys_rows_in_order(p
     tokio::task::spawn_blocking(move || drop(consumer))
         .await
         .expect("close");
+}
+
+/// An unpublished outbox row on [`TOPIC`].
+async fn outbox_row(pool: &PgPool, key: &str, payload: &str) {
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, record_key, event_type, payload, headers)
+         VALUES ($1, $2, $3, 'Test', $4, '{}')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(TOPIC)
+    .bind(key)
+    .bind(payload.as_bytes())
+    .execute(pool)
+    .await
+    .expect("outbox row");
+}
+
+/// The keys whose rows are still unpublished, sorted.
+async fn unpublished(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT record_key FROM outbox WHERE published_at IS NULL ORDER BY record_key",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("unpublished")
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_request_publishes_its_own_keys_rows_and_leaves_the_backlog_to_the_relay(pool: PgPool) {
+    let tansu = testkit::Tansu::start();
+    esm::ensure_topics(&tansu.bootstrap, &[TOPIC.to_owned()], 1)
+        .await
+        .expect("topic");
+    for (key, payload) in [
+        ("backlog", "b/0"),
+        ("mine", "m/0"),
+        ("backlog", "b/1"),
+        ("mine", "m/1"),
+    ] {
+        outbox_row(&pool, key, payload).await;
+    }
+    let publisher =
+        Publisher::new(pool.clone(), &KafkaConfig::plaintext(&tansu.bootstrap)).expect("publisher");
+    let published = Publisher::publish_for_request(Some(&publisher), &["mine".to_owned()]).await;
+    assert_eq!(published, 2, "both of the request's key's rows");
+    assert_eq!(unpublished(&pool).await, vec!["backlog", "backlog"]);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn a_request_stops_waiting_for_a_broker_that_does_not_answer(pool: PgPool) {
+    // A port that accepts connections and never answers: the broker a request must not wait for.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let address = silent.local_addr().expect("address").to_string();
+    outbox_row(&pool, "mine", "m/0").await;
+    let publisher =
+        Publisher::new(pool.clone(), &KafkaConfig::plaintext(&address)).expect("publisher");
+    let published = Publisher::publish_for_request(Some(&publisher), &["mine".to_owned()]).await;
+    assert_eq!(published, 0);
+    assert_eq!(unpublished(&pool).await, vec!["mine"], "left to the relay");
+    // The abandoned round's transaction is rolled back as its connection returns to the pool
+    // (in the background): then the relay's next round can take the lock and the row.
+    let mut locked = false;
+    for _ in 0..50 {
+        (locked,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock(7346002)")
+            .fetch_one(&pool)
+            .await
+            .expect("lock");
+        if locked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(locked, "the publisher lock was released");
+    drop(silent);
 }

@@ -7,14 +7,14 @@
 //!
 //! Who asked: the agent of the bearer token, who must work for the appointment's clinic (an
 //! appointment elsewhere answers 404, as an unknown one does). The agent's id is logged with
-//! the outcome; the records themselves do not carry it.
+//! the outcome and in the access audit (`store::audit`); the records themselves do not carry it.
 
 use crate::appointments::path_uuid;
 use crate::auth::Agent;
 use crate::extract::{OptionalStrictJson, StrictJson};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{MatchedPath, Path, State};
 use axum::Json;
 use chrono::Utc;
 use domain::appointment::{AppointmentCommand, CommandKind, DomainError};
@@ -22,6 +22,7 @@ use domain::values::CancelReason;
 use domain::{AppointmentId, AppointmentStatus};
 use serde::{Deserialize, Serialize};
 use store::appointments::{apply_command, CommandOutcome};
+use store::audit::{self, Action, Actor, Outcome};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -139,9 +140,11 @@ fn refused(error: DomainError) -> ApiError {
     }
 }
 
-/// Applies `command` in one transaction, commits, then publishes the outbox rows.
+/// Applies `command` in one transaction with its access-audit entry, commits, then publishes
+/// the outbox rows. A refusal is audited too (the agent learnt the appointment's status).
 async fn run(
     state: &AppState,
+    actor: Actor<'_>,
     agent: &Agent,
     id: AppointmentId,
     command: AppointmentCommand,
@@ -158,11 +161,13 @@ async fn run(
         CommandOutcome::Refused(error) => {
             tracing::info!(appointment_id = %id, agent = %agent.id, %error, "appointment command refused");
             tx.rollback().await.map_err(store::StoreError::from)?;
+            audit::append_for_appointment(&state.pool, actor, id, Outcome::Refused).await?;
             return Err(refused(error));
         }
     };
+    audit::append_for_appointment(&mut *tx, actor, id, Outcome::Served).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
+    messaging::Publisher::publish_for_request(state.publisher.as_ref(), &[id.to_string()]).await;
     tracing::info!(appointment_id = %id, agent = %agent.id, %status, version, "appointment command applied");
     Ok((status, version))
 }
@@ -186,13 +191,16 @@ async fn run(
 pub async fn cancel_appointment(
     State(state): State<AppState>,
     agent: Agent,
+    route: MatchedPath,
     Path(id): Path<String>,
     StrictJson(body): StrictJson<CancelAppointmentRequest>,
 ) -> Result<Json<AppointmentCommandResult>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
     let reason = body.validate()?;
     let cancel_reason = reason.as_str().to_owned();
-    let (status, version) = run(&state, &agent, id, AppointmentCommand::Cancel { reason }).await?;
+    let actor = agent.actor(Action::AppointmentCancel, &route);
+    let command = AppointmentCommand::Cancel { reason };
+    let (status, version) = run(&state, actor, &agent, id, command).await?;
     Ok(Json(AppointmentCommandResult {
         appointment_id: id.0,
         status: status.as_str().to_owned(),
@@ -221,11 +229,13 @@ pub async fn cancel_appointment(
 pub async fn complete_appointment(
     State(state): State<AppState>,
     agent: Agent,
+    route: MatchedPath,
     Path(id): Path<String>,
     OptionalStrictJson(_body): OptionalStrictJson<CompleteAppointmentRequest>,
 ) -> Result<Json<AppointmentCommandResult>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
-    let (status, version) = run(&state, &agent, id, AppointmentCommand::Complete).await?;
+    let actor = agent.actor(Action::AppointmentComplete, &route);
+    let (status, version) = run(&state, actor, &agent, id, AppointmentCommand::Complete).await?;
     Ok(Json(AppointmentCommandResult {
         appointment_id: id.0,
         status: status.as_str().to_owned(),

@@ -1,10 +1,11 @@
-//! Appointment routes: book (write side, 202 + saga), list and read (the read model).
+//! Appointment routes: book (write side, 202 + saga), list and read (the read model). Each
+//! answer that carries patient data is recorded in the access audit (`store::audit`).
 
 use crate::auth::Agent;
-use crate::extract::{StrictJson, StrictQuery};
+use crate::extract::{IdempotencyKey, StrictJson, StrictQuery};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{MatchedPath, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +17,9 @@ use domain::{
     AppointmentId, AppointmentStatus, AppointmentType, ClinicId, PatientId, ProviderId, SagaId,
 };
 use serde::{Deserialize, Serialize};
+use store::audit::{self, Action, Outcome};
 use store::booking::{self, BookingError, RequestedStart, ScheduleRequest};
+use store::idempotency::{self, Claim};
 use store::read_model::{self, AppointmentSummary, SummaryFilter};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -84,6 +87,20 @@ pub(crate) fn uuid_field(
 }
 
 impl BookAppointmentRequest {
+    /// The request as its idempotency key compares it: every field, blanks around each trimmed.
+    fn canonical(&self) -> String {
+        let fields = [
+            &self.clinic_id,
+            &self.patient_id,
+            &self.provider_id,
+            &self.date_time,
+            &self.kind,
+            &self.notes,
+        ]
+        .map(|f| f.as_deref().map(str::trim));
+        serde_json::to_string(&fields).unwrap_or_default()
+    }
+
     /// Checks every field; returns the request for the use case, or all field errors at once.
     fn validate(&self) -> Result<ScheduleRequest, ApiError> {
         let mut errors = Vec::new();
@@ -171,45 +188,102 @@ impl From<BookingError> for ApiError {
 
 /// Book an eye exam. Stores the appointment and its AppointmentCreated event in one transaction
 /// and starts the booking saga.
+///
+/// Safe to retry with an `Idempotency-Key`: the same key and body (from the same agent) within
+/// 24 hours answer the first booking's 202 again and book nothing; the same key with another
+/// body is refused with 422. Without a key, every request books.
 #[utoipa::path(
     post,
     path = "/api/v1/appointments",
     tag = "appointments",
     request_body = BookAppointmentRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+         description = "Makes the booking safe to retry: 1 to 255 visible ASCII characters, e.g. a UUID. The same key and body within 24 hours answer the first booking again."),
+    ),
     responses(
-        (status = 202, description = "Accepted; the saga is running", body = BookingAccepted),
-        (status = 400, description = "Invalid fields"),
+        (status = 202, description = "Accepted; the saga is running (or was started by an earlier request with this Idempotency-Key and body)", body = BookingAccepted),
+        (status = 400, description = "Invalid fields or Idempotency-Key"),
         (status = 403, description = "Not one of the agent's clinics"),
         (status = 404, description = "Unknown clinic, patient or provider"),
         (status = 409, description = "The slot is taken"),
-        (status = 422, description = "In the past or outside opening hours"),
+        (status = 422, description = "In the past or outside opening hours; or the Idempotency-Key was used for another request"),
     )
 )]
 pub async fn book_appointment(
     State(state): State<AppState>,
     agent: Agent,
+    route: MatchedPath,
+    IdempotencyKey(key): IdempotencyKey,
     StrictJson(body): StrictJson<BookAppointmentRequest>,
 ) -> Result<Response, ApiError> {
     let request = body.validate()?;
     agent.require(request.clinic_id, "clinicId")?;
+    let actor = agent.actor(Action::AppointmentBook, &route);
+    let (clinic, patient) = (request.clinic_id, request.patient_id);
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
+    if let Some(key) = &key {
+        let claim = idempotency::claim(
+            &mut tx,
+            &agent.id,
+            key,
+            &body.canonical(),
+            request.appointment_id,
+            request.saga_id,
+        )
+        .await?;
+        match claim {
+            Claim::New => {}
+            Claim::Replay {
+                appointment_id,
+                saga_id,
+            } => {
+                // The agent is shown the booking again: audited as a booking served.
+                audit::append_for_appointment(&mut *tx, actor, appointment_id, Outcome::Served)
+                    .await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+                tracing::info!(%appointment_id, agent = %agent.id, "booking replayed for its idempotency key");
+                return Ok(accepted(appointment_id, saga_id));
+            }
+            Claim::Reused => return Err(ApiError::KeyReused),
+        }
+    }
     let scheduled =
         booking::schedule_appointment(&mut tx, &state.registry, request, Utc::now()).await?;
+    let booked = [scheduled.appointment_id];
+    audit::append(
+        &mut *tx,
+        actor,
+        &[clinic],
+        &[patient],
+        &booked,
+        Outcome::Served,
+    )
+    .await?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
+    messaging::Publisher::publish_for_request(
+        state.publisher.as_ref(),
+        &[scheduled.appointment_id.to_string()],
+    )
+    .await;
     tracing::info!(appointment_id = %scheduled.appointment_id, saga_id = %scheduled.saga_id, agent = %agent.id, "appointment booked");
-    let location = format!("/api/v1/appointments/{}", scheduled.appointment_id);
+    Ok(accepted(scheduled.appointment_id, scheduled.saga_id))
+}
+
+/// 202 with the appointment's address and the saga it started.
+fn accepted(appointment_id: AppointmentId, saga_id: SagaId) -> Response {
+    let location = format!("/api/v1/appointments/{appointment_id}");
     let body = BookingAccepted {
-        appointment_id: scheduled.appointment_id.0,
-        saga_id: scheduled.saga_id.0,
+        appointment_id: appointment_id.0,
+        saga_id: saga_id.0,
         status: "PROCESSING",
     };
-    Ok((
+    (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// An appointment as the read model shows it.
@@ -478,10 +552,32 @@ pub struct AppointmentPage {
 pub async fn list_appointments(
     State(state): State<AppState>,
     agent: Agent,
+    route: MatchedPath,
     StrictQuery(params): StrictQuery<ListParams>,
 ) -> Result<Json<AppointmentPage>, ApiError> {
     let (filter, page, size) = params.validate(&agent)?;
     let (items, total) = read_model::list_summaries(&state.pool, &filter, page, size).await?;
+    if !items.is_empty() {
+        let appointments: Vec<AppointmentId> = items
+            .iter()
+            .map(|i| AppointmentId(i.appointment_id))
+            .collect();
+        let patients: Vec<PatientId> = items
+            .iter()
+            .filter_map(|i| i.patient_id)
+            .map(PatientId)
+            .collect();
+        let actor = agent.actor(Action::AppointmentList, &route);
+        audit::append(
+            &state.pool,
+            actor,
+            &filter.clinics,
+            &patients,
+            &appointments,
+            Outcome::Served,
+        )
+        .await?;
+    }
     Ok(Json(AppointmentPage {
         items: items.into_iter().map(AppointmentView::from).collect(),
         page,
@@ -509,6 +605,7 @@ pub(crate) fn path_uuid(raw: &str, field: &str) -> Result<Uuid, ApiError> {
 pub async fn get_appointment(
     State(state): State<AppState>,
     agent: Agent,
+    route: MatchedPath,
     Path(id): Path<String>,
 ) -> Result<Json<AppointmentDetail>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
@@ -523,6 +620,18 @@ pub async fn get_appointment(
         Some(saga_id) => saga_view(&state, SagaId(saga_id)).await?,
         None => None,
     };
+    let patients: Vec<PatientId> = summary.patient_id.map(PatientId).into_iter().collect();
+    let clinics: Vec<ClinicId> = summary.clinic_id.map(ClinicId).into_iter().collect();
+    let actor = agent.actor(Action::AppointmentRead, &route);
+    audit::append(
+        &state.pool,
+        actor,
+        &clinics,
+        &patients,
+        &[id],
+        Outcome::Served,
+    )
+    .await?;
     Ok(Json(AppointmentDetail {
         appointment: summary.into(),
         saga,

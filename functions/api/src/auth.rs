@@ -6,7 +6,9 @@
 //! (`sub`, `name`) and the clinics the agent works for: `clinics` (an array of clinic ids), or
 //! `custom:clinics` (the same as a comma- or space-separated string, as Cognito custom
 //! attributes are). A `role` (or `custom:role`) claim of `SUPERVISOR` makes the agent a
-//! supervisor, who may also end other agents' calls; any other value or none is a plain agent.
+//! supervisor, who may also end other agents' calls and search the whole patient directory; any
+//! other value or none is a plain agent. A token that names no clinic is refused (403) on every
+//! route.
 //! In the cloud, API Gateway's JWT authorizer checks the same token first; the
 //! function checks it again so that no route depends on the gateway being configured right.
 //!
@@ -68,6 +70,19 @@ impl Agent {
             Ok(())
         } else {
             Err(ApiError::Forbidden { field })
+        }
+    }
+
+    /// The agent doing `action` at `route`, as the access audit records it.
+    pub fn actor<'a>(
+        &'a self,
+        action: store::audit::Action,
+        route: &'a axum::extract::MatchedPath,
+    ) -> store::audit::Actor<'a> {
+        store::audit::Actor {
+            agent_id: &self.id,
+            action,
+            route: route.as_str(),
         }
     }
 
@@ -420,6 +435,15 @@ pub async fn authenticate(
         return ApiError::Unauthorized("a bearer token is required").into_response();
     };
     match state.auth.verify(token).await {
+        // A valid token that names no clinic grants nothing: refused as a whole (403), rather
+        // than answered with empty lists that look like a broken system.
+        Ok(agent) if agent.clinics.is_empty() => {
+            tracing::info!(
+                route = crate::route_of(&request),
+                "request refused: the token names no clinic"
+            );
+            ApiError::NotPermitted("your sign-in names no clinic you work for").into_response()
+        }
         Ok(agent) => {
             request.extensions_mut().insert(agent);
             next.run(request).await

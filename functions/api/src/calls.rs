@@ -118,7 +118,11 @@ pub async fn start_call(
     let started =
         store::calls::start_call(&mut tx, &state.registry, clinic, &agent.id, Utc::now()).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
+    messaging::Publisher::publish_for_request(
+        state.publisher.as_ref(),
+        &[started.call_id.to_string()],
+    )
+    .await;
     tracing::info!(call_id = %started.call_id, agent = %agent.id, "call started");
     Ok((
         StatusCode::CREATED,
@@ -188,7 +192,7 @@ pub async fn end_call(
         EndCallError::Store(e) => e.into(),
     })?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    messaging::Publisher::publish_after_commit(state.publisher.as_ref()).await;
+    messaging::Publisher::publish_for_request(state.publisher.as_ref(), &[call.to_string()]).await;
     tracing::info!(call_id = %call, agent = %agent.id, %outcome, "call ended");
     Ok(Json(CallEndedView {
         call_id: call.0,

@@ -104,6 +104,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for StrictQuery<T>
     }
 }
 
+/// The header that makes a booking safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The optional `Idempotency-Key` header: 1 to 255 visible ASCII characters (a UUID is a good
+/// key). Anything else is refused naming the header, never echoing it.
+#[derive(Debug)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(IDEMPOTENCY_KEY) else {
+            return Ok(IdempotencyKey(None));
+        };
+        let bytes = value.as_bytes();
+        if (1..=MAX_IDEMPOTENCY_KEY).contains(&bytes.len())
+            && bytes.iter().all(|b| b.is_ascii_graphic())
+        {
+            Ok(IdempotencyKey(Some(
+                String::from_utf8_lossy(bytes).into_owned(),
+            )))
+        } else {
+            Err(ApiError::invalid(
+                IDEMPOTENCY_KEY,
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            ))
+        }
+    }
+}
+
 /// What a client is told about a part of its request that could not be read, and which field
 /// it names (`whole`, "body" or "query", for the request itself). serde's own messages quote
 /// what was sent (`invalid type: string "…", expected …`, `unknown field `…``), which may be

@@ -34,7 +34,8 @@ use utoipa_axum::routes;
 pub struct AppState {
     pub pool: PgPool,
     pub registry: SchemaRegistry,
-    /// Publishes a booking's outbox rows right after commit; None leaves them to the relay.
+    /// Publishes a request's own outbox rows right after its commit, within a budget
+    /// (`Publisher::publish_for_request`); None leaves them to the relay.
     pub publisher: Option<messaging::Publisher>,
     /// Checks every request's bearer token.
     pub auth: Arc<auth::Verifier>,
@@ -143,6 +144,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::start_call))
         .routes(routes!(calls::end_call))
         .routes(routes!(patients::search_patients))
+        .routes(routes!(patients::access_log))
         .routes(routes!(health))
         .split_for_parts();
     list_common_answers(&mut doc);
@@ -151,7 +153,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Adds to every operation the problem answers that come from the layers every route shares
 /// rather than from its handler, so the document lists every status a route can answer: 401
-/// (the authentication middleware) where a token is needed; 400 (an unreadable path id, query
+/// and 403 (the authentication middleware: no valid token, a token naming no clinic) where a
+/// token is needed; 400 (an unreadable path id, query
 /// or body) where the route takes parameters or a body; 415 (not JSON) where it takes a body;
 /// 503 (the database, schema registry or identity provider's keys unavailable) and 500 (a bug)
 /// everywhere. A route's own annotation of one of these wins. Every error answer's body is a
@@ -187,6 +190,7 @@ fn list_common_answers(doc: &mut utoipa::openapi::OpenApi) {
                 || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let common = [
                 (!public, "401", "No valid bearer token"),
+                (!public, "403", "The token names no clinic"),
                 (takes_input, "400", "Invalid path, query or body fields (each named)"),
                 (operation.request_body.is_some(), "415", "The body is not JSON"),
                 (true, "500", "An unexpected failure (details only in the server's logs)"),

@@ -68,6 +68,8 @@ pub enum ApiError {
     },
     /// 422: well-formed, but the business rules refuse it.
     Unprocessable { field: &'static str, detail: String },
+    /// 422: the `Idempotency-Key` was already used for a different request.
+    KeyReused,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
     /// 503: a dependency is down; retrying later can help.
@@ -145,6 +147,16 @@ impl ApiError {
                 "The request breaks a scheduling rule",
                 detail.clone(),
                 vec![FieldError::new(field, detail)],
+            ),
+            ApiError::KeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key already used",
+                "This Idempotency-Key was used for a different request; send a new key for a new request.".to_owned(),
+                vec![FieldError::new(
+                    crate::extract::IDEMPOTENCY_KEY,
+                    "was used for a different request",
+                )],
             ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

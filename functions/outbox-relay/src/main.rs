@@ -12,14 +12,7 @@ async fn main() -> Result<(), Error> {
     let kafka = messaging::KafkaConfig::from_env(&env)?.ok_or(
         messaging::config::ConfigError::Missing("KAFKA_BOOTSTRAP_SERVERS"),
     )?;
-    let pool = store::connect(
-        &database.url().await?,
-        store::PoolSettings {
-            max_connections: 2,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let pool = messaging::lambda::connect_pool(&database, 2).await?;
     let publisher = &messaging::Publisher::new(pool, &kafka)?;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {

@@ -1,6 +1,6 @@
 //! The local pipeline: topics from the one list, every Kafka trigger of template.yaml run by
 //! the event-source-mapping runtime with the in-process invoker, the LISTEN/NOTIFY outbox
-//! relay, and the saga sweeper on a timer (the cloud's schedules). Used by `clinic-local up`
+//! relay, and the saga sweeper and the retention purge on timers (the cloud's schedules). Used by `clinic-local up`
 //! and by the end-to-end tests, so both run the same thing.
 
 use crate::functions::InProcessInvoker;
@@ -35,6 +35,9 @@ const RELAY_SWEEP: Duration = Duration::from_secs(1);
 /// How often the saga sweeper runs locally (the cloud schedule runs it every minute).
 const SAGA_SWEEP: Duration = Duration::from_secs(5);
 
+/// How often the retention purge runs locally (the cloud schedule runs it every hour).
+const PURGE: Duration = Duration::from_secs(3600);
+
 /// How the runtime reaches the functions.
 #[derive(Debug, Clone, Default)]
 pub enum Invocation {
@@ -45,7 +48,8 @@ pub enum Invocation {
     Http(String),
 }
 
-/// Creates the topics, then starts the runtime, the relay and the sweeper.
+/// Creates the topics, then starts the runtime, the relay, the sweeper and the purge (with
+/// `purge-expired`'s settings from the environment).
 /// `functions.ctx.publisher` must be set.
 pub async fn start_pipeline(
     functions: InProcessInvoker,
@@ -55,6 +59,7 @@ pub async fn start_pipeline(
     invocation: &Invocation,
     options: esm::RuntimeOptions,
 ) -> anyhow::Result<Pipeline> {
+    let retention = purge_expired::retention_from_env(&messaging::config::Env::process())?;
     let ctx = functions.ctx.clone();
     let deadlines = functions.deadlines;
     let publisher = ctx
@@ -74,25 +79,55 @@ pub async fn start_pipeline(
     };
     let relay_stopped = until_stopped(stopped.clone());
     let relay = tokio::spawn(async move { publisher.run_relay(RELAY_SWEEP, relay_stopped).await });
-    let sweeper = tokio::spawn(async move {
-        let sweeps = async {
-            let mut tick = tokio::time::interval(SAGA_SWEEP);
-            loop {
-                tick.tick().await;
-                if let Err(e) = saga_sweeper::sweep(&ctx, &deadlines, chrono::Utc::now()).await {
-                    tracing::warn!(error = %e, "saga sweep failed; retrying at the next tick");
-                }
+    let pool = ctx.pool.clone();
+    let sweeper = every(SAGA_SWEEP, until_stopped(stopped.clone()), move || {
+        let ctx = ctx.clone();
+        async move {
+            if let Err(e) = saga_sweeper::sweep(&ctx, &deadlines, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "saga sweep failed; retrying at the next tick");
             }
-        };
-        tokio::select! {
-            () = sweeps => {}
-            () = until_stopped(stopped) => {}
+        }
+    });
+    let purge = every(PURGE, until_stopped(stopped), move || {
+        let pool = pool.clone();
+        async move {
+            let now = chrono::Utc::now();
+            match store::retention::purge(&pool, retention, now).await {
+                Ok(purged) => tracing::debug!(?purged, "expired rows purged"),
+                Err(e) => tracing::warn!(error = %e, "purge failed; retrying at the next tick"),
+            }
         }
     });
     Ok(Pipeline {
         runtime,
-        background: vec![relay, sweeper],
+        background: vec![relay, sweeper, purge],
         stop,
+    })
+}
+
+/// Runs `job` every `period`, the first time at once, until `stopped` resolves: a cloud
+/// schedule, locally.
+fn every<F, Job>(
+    period: Duration,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+    mut job: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Job + Send + 'static,
+    Job: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let runs = async {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                job().await;
+            }
+        };
+        tokio::select! {
+            () = runs => {}
+            () = stopped => {}
+        }
     })
 }
 

@@ -47,14 +47,7 @@ impl FunctionConfig {
 impl FunctionContext {
     /// The pool, the registry client and the publisher `config` describes.
     pub async fn connect(config: &FunctionConfig) -> Result<Self, ConnectError> {
-        let pool = store::connect(
-            &config.database.url().await?,
-            store::PoolSettings {
-                max_connections: config.db_max_connections,
-                ..Default::default()
-            },
-        )
-        .await?;
+        let pool = connect_pool(&config.database, config.db_max_connections).await?;
         let registry = contract::SchemaRegistry::from_env(&config.registry_name).await;
         let publisher = match &config.kafka {
             Some(kafka) => Some(Publisher::new(pool.clone(), kafka)?),
@@ -68,6 +61,22 @@ impl FunctionContext {
         let config = FunctionConfig::from_env(&Env::process(), FunctionConfig::POOL)?;
         Ok(Self::connect(&config).await?)
     }
+}
+
+/// The database pool of `max_connections` on `database` (the functions that need no other
+/// client build only this).
+pub async fn connect_pool(
+    database: &crate::database::DatabaseSource,
+    max_connections: u32,
+) -> Result<sqlx::PgPool, ConnectError> {
+    Ok(store::connect(
+        &database.url().await?,
+        store::PoolSettings {
+            max_connections,
+            ..Default::default()
+        },
+    )
+    .await?)
 }
 
 /// Why a function's clients could not be built.

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 /// Rows taken per round.
 const BATCH: i64 = 500;
+/// How long the API's request path may spend publishing its own rows after its commit
+/// ([`Publisher::publish_for_request`]): far inside the API function's 30 s timeout.
+pub const REQUEST_PUBLISH_BUDGET: Duration = Duration::from_secs(2);
 /// Any number unique to the outbox publisher among our advisory locks.
 const PUBLISHER_LOCK: i64 = 7_346_002;
 
@@ -90,12 +93,44 @@ impl Publisher {
         })
     }
 
-    /// The writers' low-latency path, right after they commit: publish now. A failure is only
-    /// logged, since the committed rows stay in the outbox and the relay delivers them.
+    /// The functions' low-latency path, right after they commit: publish now. A failure is
+    /// only logged, since the committed rows stay in the outbox and the relay delivers them.
     pub async fn publish_after_commit(publisher: Option<&Publisher>) {
         if let Some(publisher) = publisher {
             if let Err(e) = publisher.publish_pending().await {
                 tracing::warn!(error = %e, "publish after commit failed; the relay will deliver");
+            }
+        }
+    }
+
+    /// The API's path, right after a request commits: publishes the unpublished rows of
+    /// `keys` (the request's own records, and any older ones of the same keys, so that each
+    /// key's order holds), not the whole backlog, and gives up after
+    /// [`REQUEST_PUBLISH_BUDGET`]. A busy publisher lock, a failure or the budget running out
+    /// leave the rows to the relay: a committed request is never answered late or as failed
+    /// because the broker is slow. (Records sent before the budget ran out may be sent again
+    /// by the relay; every consumer dedups on `event_id`.) Returns how many rows it published.
+    pub async fn publish_for_request(publisher: Option<&Publisher>, keys: &[String]) -> usize {
+        let Some(publisher) = publisher else {
+            return 0;
+        };
+        match tokio::time::timeout(
+            REQUEST_PUBLISH_BUDGET,
+            publisher.publish_round(Lock::Try, Some(keys)),
+        )
+        .await
+        {
+            Ok(Ok(published)) => published,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "publish after the request failed; the relay will deliver");
+                0
+            }
+            Err(_) => {
+                tracing::warn!(
+                    budget_ms = REQUEST_PUBLISH_BUDGET.as_millis() as u64,
+                    "publish after the request ran out of time; the relay will deliver"
+                );
+                0
             }
         }
     }
@@ -109,7 +144,7 @@ impl Publisher {
     async fn publish_all(&self, lock: Lock) -> Result<usize, PublishError> {
         let mut total = 0;
         loop {
-            let published = self.publish_round(lock).await?;
+            let published = self.publish_round(lock, None).await?;
             total += published;
             if published < BATCH as usize {
                 return Ok(total);
@@ -117,7 +152,12 @@ impl Publisher {
         }
     }
 
-    async fn publish_round(&self, lock: Lock) -> Result<usize, PublishError> {
+    /// One round: up to [`BATCH`] unpublished rows in id order, only those of `keys` if given.
+    async fn publish_round(
+        &self,
+        lock: Lock,
+        keys: Option<&[String]>,
+    ) -> Result<usize, PublishError> {
         let mut tx = self.pool.begin().await?;
         let locked = match lock {
             Lock::Try => {
@@ -140,9 +180,11 @@ impl Publisher {
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, topic, record_key, payload, headers FROM outbox
-             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE published_at IS NULL AND ($2::text[] IS NULL OR record_key = ANY($2))
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH)
+        .bind(keys)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {

@@ -31,6 +31,8 @@ pub struct Patient {
     pub email: String,
     pub phone: Option<String>,
     pub insurance: Option<InsurancePolicy>,
+    /// The clinic the patient registered at (None: registered by the call center itself).
+    pub home_clinic: Option<ClinicId>,
 }
 
 #[derive(FromRow)]
@@ -66,6 +68,7 @@ struct PatientRow {
     insurance_valid_from: Option<NaiveDate>,
     insurance_valid_to: Option<NaiveDate>,
     vision_coverage: bool,
+    home_clinic_id: Option<Uuid>,
 }
 
 impl From<PatientRow> for Patient {
@@ -86,6 +89,7 @@ impl From<PatientRow> for Patient {
             email: r.email,
             phone: r.phone,
             insurance,
+            home_clinic: r.home_clinic_id.map(ClinicId),
         }
     }
 }
@@ -187,7 +191,7 @@ async fn load_clinics(
 }
 
 const PATIENT_COLUMNS: &str = "id, name, email, phone, insurance_payer, insurance_member_id, \
-     insurance_valid_from, insurance_valid_to, vision_coverage";
+     insurance_valid_from, insurance_valid_to, vision_coverage, home_clinic_id";
 
 pub async fn load_patient<'e>(
     db: impl PgExecutor<'e>,
@@ -202,12 +206,27 @@ pub async fn load_patient<'e>(
     Ok(row.map(Patient::from))
 }
 
-/// Patients whose name contains `query` (case-insensitive), by name, for the booking form.
+/// Whose patients a search sees.
+#[derive(Debug, Clone, Copy)]
+pub enum Directory<'a> {
+    /// Patients linked to one of these clinics: registered there (home clinic) or booked there.
+    LinkedTo(&'a [ClinicId]),
+    /// Every patient (a supervisor's search).
+    Whole,
+}
+
+/// Patients of `directory` whose name contains `query` (case-insensitive), by name, for the
+/// booking form. The name match is served by the `patients_name_trgm` index.
 pub async fn search_patients(
     pool: &PgPool,
+    directory: Directory<'_>,
     query: &str,
     limit: i64,
 ) -> Result<Vec<Patient>, StoreError> {
+    let clinics: Option<Vec<Uuid>> = match directory {
+        Directory::LinkedTo(clinics) => Some(clinics.iter().map(|c| c.0).collect()),
+        Directory::Whole => None,
+    };
     let pattern = format!(
         "%{}%",
         query
@@ -215,14 +234,50 @@ pub async fn search_patients(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let rows = sqlx::query_as::<_, PatientRow>(&format!(
-        "SELECT {PATIENT_COLUMNS} FROM patients WHERE name ILIKE $1 ORDER BY name, id LIMIT $2"
-    ))
-    .bind(pattern)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query_as::<_, PatientRow>(&search_sql())
+        .bind(pattern)
+        .bind(limit)
+        .bind(clinics)
+        .fetch_all(pool)
+        .await?;
     Ok(rows.into_iter().map(Patient::from).collect())
+}
+
+/// The search's statement: $1 the escaped `ILIKE` pattern, $2 the limit, $3 the clinics whose
+/// patients it may see (NULL: every patient). Public so a test can `EXPLAIN` it.
+pub fn search_sql() -> String {
+    format!(
+        "SELECT {PATIENT_COLUMNS} FROM patients p
+          WHERE name ILIKE $1 AND ($3::uuid[] IS NULL OR {})
+          ORDER BY name, id LIMIT $2",
+        linked_to("$3")
+    )
+}
+
+/// The condition that patient `p` is linked to one of the clinics `clinics` (a uuid[]
+/// parameter): registered at one of them, or booked at one of them.
+fn linked_to(clinics: &str) -> String {
+    format!(
+        "(p.home_clinic_id = ANY({clinics}) OR EXISTS (
+            SELECT 1 FROM appointments a WHERE a.patient_id = p.id AND a.clinic_id = ANY({clinics})))"
+    )
+}
+
+/// Whether `patient` exists and is linked to one of `clinics` (see [`Directory::LinkedTo`]).
+pub async fn is_linked<'e>(
+    db: impl PgExecutor<'e>,
+    patient: PatientId,
+    clinics: &[ClinicId],
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM patients p WHERE p.id = $1 AND {})",
+        linked_to("$2")
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(patient.0)
+        .bind(clinics.iter().map(|c| c.0).collect::<Vec<_>>())
+        .fetch_one(db)
+        .await?)
 }
 
 /// Inserts a clinic with its hours and providers (demo data and tests).
@@ -257,7 +312,7 @@ pub async fn insert_clinic(db: &mut PgConnection, clinic: &Clinic) -> Result<(),
 pub async fn insert_patient(db: &mut PgConnection, patient: &Patient) -> Result<(), StoreError> {
     let policy = patient.insurance.as_ref();
     sqlx::query(&format!(
-        "INSERT INTO patients ({PATIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO patients ({PATIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(patient.id.0)
     .bind(&patient.name)
@@ -268,6 +323,7 @@ pub async fn insert_patient(db: &mut PgConnection, patient: &Patient) -> Result<
     .bind(policy.and_then(|p| p.valid_from))
     .bind(policy.and_then(|p| p.valid_to))
     .bind(policy.is_some_and(|p| p.vision_coverage))
+    .bind(patient.home_clinic.map(|c| c.0))
     .execute(db)
     .await?;
     Ok(())

@@ -138,9 +138,15 @@ pub fn patients(today: NaiveDate) -> Vec<Patient> {
                 ),
                 phone: Some(format!("+1-555-01{:02}", n % 100)),
                 insurance,
+                home_clinic: Some(home_clinic(n)),
             }
         })
         .collect()
+}
+
+/// Patient n's home clinic: the demo clinics in turn (patient 1 at clinic 1, 2 at 2, …).
+pub fn home_clinic(n: u128) -> ClinicId {
+    clinic_id((n - 1) % clinics().len() as u128 + 1)
 }
 
 /// Loads the demo data once: does nothing when clinics already exist. Returns whether it loaded.

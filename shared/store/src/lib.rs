@@ -1,21 +1,24 @@
-//! PostgreSQL adapter for the scheduling back office: migrations, repositories, the one
-//! outbox writer, `processed_messages`, the read models (appointments, metrics, calls), the
-//! booking use case and call-center calls.
+//! PostgreSQL adapter for the scheduling back office: migrations, repositories, the access
+//! audit, the one outbox writer, `processed_messages`, the read models (appointments, metrics,
+//! calls), the booking use case with its idempotency keys, and call-center calls.
 //!
 //! Queries are runtime-checked (`sqlx::query_as`) rather than `query!` macros: the build then
 //! needs neither a database nor committed `.sqlx` data, and every query runs in the tests
 //! against a real PostgreSQL.
 
 pub mod appointments;
+pub mod audit;
 pub mod booking;
 pub mod calls;
 pub mod catalog;
 pub mod demo;
+pub mod idempotency;
 pub mod metrics;
 pub mod notifications;
 pub mod outbox;
 pub mod projections;
 pub mod read_model;
+pub mod retention;
 pub mod saga;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
