@@ -258,20 +258,32 @@ pub async fn apply_commands(
     id: domain::AppointmentId,
     commands: &[domain::appointment::AppointmentCommand],
 ) {
+    use domain::appointment::AppointmentCommand;
     for command in commands {
         let mut tx = pool.begin().await.expect("begin");
-        let outcome = store::appointments::apply_command(
-            &mut tx,
-            registry,
-            id,
-            command.clone(),
-            None,
-            Utc::now(),
-        )
-        .await
+        let (outbox, now) = (app::Outbox::new(registry), Utc::now());
+        let cause = app::appointments::Cause {
+            causation: None,
+            now,
+        };
+        let outcome = match command.clone() {
+            AppointmentCommand::MarkInsuranceVerified => {
+                app::appointments::mark_insurance_verified(&mut tx, outbox, id, cause).await
+            }
+            AppointmentCommand::Confirm => {
+                app::appointments::confirm(&mut tx, outbox, id, cause).await
+            }
+            AppointmentCommand::Cancel { reason } => {
+                app::appointments::cancel(&mut tx, outbox, id, reason, cause).await
+            }
+            AppointmentCommand::Complete => {
+                app::appointments::complete(&mut tx, outbox, id, cause).await
+            }
+            AppointmentCommand::Schedule(_) => panic!("book through app::booking::book"),
+        }
         .expect("apply");
         assert!(
-            matches!(outcome, store::appointments::CommandOutcome::Applied { .. }),
+            matches!(outcome, app::appointments::CommandOutcome::Applied { .. }),
             "{command:?}: {outcome:?}"
         );
         tx.commit().await.expect("commit");

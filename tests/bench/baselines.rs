@@ -33,7 +33,7 @@ INSERT INTO outbox (event_id, topic, record_key, event_type, payload, headers, p
 COMMIT;
 ";
 
-/// The booking transaction of `POST /api/v1/appointments` (store::booking): the clinic with its
+/// The booking transaction of `POST /api/v1/appointments` (app::booking): the clinic with its
 /// hours and providers, the patient, then in a savepoint the appointment (under the
 /// double-booking exclusion constraint) and its AppointmentCreated outbox row. Slots are
 /// distinct (a sequence), in 2031, away from the API's bookings.

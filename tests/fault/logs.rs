@@ -1,25 +1,8 @@
 //! Every log line the fault suite's pipelines write, kept in memory, so each scenario can prove
 //! that no patient name, email or phone number reached the logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use clinic_tests::capture::Captured;
+use std::sync::OnceLock;
 
 fn captured() -> &'static Captured {
     static CAPTURED: OnceLock<Captured> = OnceLock::new();
@@ -30,7 +13,7 @@ fn captured() -> &'static Captured {
         tracing_subscriber::fmt()
             .with_ansi(false)
             .with_env_filter(
-                "info,api=debug,messaging=debug,esm=debug,store=debug,local=debug,\
+                "info,api=debug,app=debug,messaging=debug,esm=debug,store=debug,local=debug,\
                  send_confirmation=debug,saga_sweeper=debug",
             )
             .with_writer(move || writer.clone())
@@ -46,8 +29,7 @@ pub fn capture() {
 
 /// Everything captured so far.
 fn text() -> String {
-    String::from_utf8_lossy(&captured().0.lock().unwrap_or_else(PoisonError::into_inner))
-        .into_owned()
+    captured().text()
 }
 
 /// The last `n` WARN and ERROR lines captured (by every scenario run so far in the process).

@@ -491,8 +491,8 @@ async fn texts(pool: &PgPool, sql: &str) -> BTreeSet<String> {
 /// compensate (because a step was lost or stalled past its deadline) ends with another reason
 /// and fails the scenario. Both outcomes must occur, or the check would prove nothing.
 async fn as_the_insurance_dictates(pool: &PgPool) {
+    use app::insurance::InsuranceChecker;
     use domain::insurance::Eligibility;
-    use verify_insurance::InsuranceChecker;
     type Stored = (
         uuid::Uuid,
         uuid::Uuid,
@@ -513,7 +513,7 @@ async fn as_the_insurance_dictates(pool: &PgPool) {
     let (mut wrong, mut confirmed, mut cancelled) = (Vec::new(), 0, 0);
     for (id, patient, clinic, kind, scheduled_for, status, reason) in stored {
         let kind: domain::AppointmentType = kind.parse().expect("appointment type");
-        let eligibility = verify_insurance::PolicyOnFile
+        let eligibility = app::insurance::PolicyOnFile
             .check(
                 &mut db,
                 domain::PatientId(patient),
@@ -960,7 +960,7 @@ async fn functions_dying_mid_batch_after_their_commits_while_bookings_flow_chang
         functions: stack.functions.clone(),
         timeouts: Arc::new(timeouts),
         victims: [
-            <saga_insurance_verified::Spec as messaging::saga::SagaReplySpec>::NAME,
+            <saga_insurance_verified::SagaInsuranceVerifiedFn as messaging::KafkaFunction>::NAME,
             <send_confirmation::SendConfirmationFn as messaging::KafkaFunction>::NAME,
         ]
         .map(Victim::new)

@@ -149,11 +149,12 @@ async fn the_read_model_keeps_the_newest_version_whatever_the_arrival_order(pool
     assert!(read_model::apply_status_change(&mut conn, &confirmed)
         .await
         .expect("apply"));
-    assert!(
-        read_model::apply_created(&mut conn, &created_minutes_ago(id, saga, BAYVIEW, 1))
-            .await
-            .expect("apply")
-    );
+    assert!(app::projections::appointment_created(
+        &mut conn,
+        &created_minutes_ago(id, saga, BAYVIEW, 1)
+    )
+    .await
+    .expect("apply"));
     let stale = StatusChange {
         version: 2,
         status: AppointmentStatus::AwaitingConfirmation,
@@ -165,11 +166,12 @@ async fn the_read_model_keeps_the_newest_version_whatever_the_arrival_order(pool
     assert!(!read_model::apply_status_change(&mut conn, &confirmed)
         .await
         .expect("apply"));
-    assert!(
-        !read_model::apply_created(&mut conn, &created_minutes_ago(id, saga, BAYVIEW, 1))
-            .await
-            .expect("apply")
-    );
+    assert!(!app::projections::appointment_created(
+        &mut conn,
+        &created_minutes_ago(id, saga, BAYVIEW, 1)
+    )
+    .await
+    .expect("apply"));
 
     let reply = api.get(&format!("/api/v1/appointments/{id}")).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -195,9 +197,12 @@ async fn listing_filters_and_pages_most_recent_first(pool: PgPool) {
     for i in 0..5 {
         let (id, saga) = (AppointmentId::new(), SagaId::new());
         let clinic = if i < 3 { BAYVIEW } else { HUDSON };
-        read_model::apply_created(&mut conn, &created_minutes_ago(id, saga, clinic, 10 - i))
-            .await
-            .expect("apply");
+        app::projections::appointment_created(
+            &mut conn,
+            &created_minutes_ago(id, saga, clinic, 10 - i),
+        )
+        .await
+        .expect("apply");
         ids.push((id, saga));
     }
     let (cancelled, saga) = ids[1];

@@ -37,7 +37,7 @@ async fn project(api: &TestApi, appointment: domain::AppointmentId) {
         .expect("the booking's record");
     let created: AppointmentCreated = api.registry.decode(&payload).await.expect("decodes");
     let mut db = api.pool.acquire().await.expect("connection");
-    store::read_model::apply_created(&mut db, &created)
+    app::projections::appointment_created(&mut db, &created)
         .await
         .expect("projected");
 }

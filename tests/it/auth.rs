@@ -178,7 +178,7 @@ async fn an_agent_sees_and_changes_only_its_own_clinics(pool: PgPool) {
     // Ben works for Lakeshore only; the supervisor books one appointment at Bayview.
     let ben = api.issuer.token_for(&agent("agent-ben")).expect("token");
     let (at_bayview, saga) = book(&api, &routine_at_bayview(3, 1, "10:00")).await;
-    store::read_model::apply_created(
+    app::projections::appointment_created(
         &mut api.pool.acquire().await.expect("conn"),
         &appointment_created(at_bayview, saga, BAYVIEW),
     )
@@ -656,12 +656,11 @@ async fn metrics_without_a_clinic_count_the_agents_clinics_only(pool: PgPool) {
         for _ in 0..calls {
             store::calls::apply_call_started(
                 &mut tx,
-                &contract::CallStarted {
-                    event_id: domain::EventId::new(),
-                    occurred_at: recently,
+                &store::calls::CallSeen {
                     call_id: domain::CallId::new(),
                     clinic_id: clinic_id(clinic),
                     agent_id: "agent-x".to_owned(),
+                    at: recently,
                 },
             )
             .await

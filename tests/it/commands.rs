@@ -78,8 +78,8 @@ async fn confirm_then_complete_walk_the_status_machine_and_late_commands_change_
     };
 
     // Not yet verified: confirming and completing are refused and change nothing.
-    run(&ctx, &ConfirmAppointmentFn::default(), &confirm()).await;
-    run(&ctx, &CompleteAppointmentFn::default(), &complete()).await;
+    run(&ctx, &ConfirmAppointmentFn, &confirm()).await;
+    run(&ctx, &CompleteAppointmentFn, &complete()).await;
     assert_eq!(state(&pool, id).await, ("PENDING_INSURANCE".to_owned(), 1));
     assert_eq!(events(&pool).await, ["AppointmentCreated"]);
 
@@ -91,11 +91,11 @@ async fn confirm_then_complete_walk_the_status_machine_and_late_commands_change_
     .execute(&pool)
     .await
     .expect("verified");
-    run(&ctx, &ConfirmAppointmentFn::default(), &confirm()).await;
+    run(&ctx, &ConfirmAppointmentFn, &confirm()).await;
     assert_eq!(state(&pool, id).await, ("CONFIRMED".to_owned(), 3));
-    run(&ctx, &CompleteAppointmentFn::default(), &complete()).await;
+    run(&ctx, &CompleteAppointmentFn, &complete()).await;
     assert_eq!(state(&pool, id).await, ("COMPLETED".to_owned(), 4));
-    run(&ctx, &CancelAppointmentFn::default(), &cancel(id, saga)).await;
+    run(&ctx, &CancelAppointmentFn, &cancel(id, saga)).await;
     assert_eq!(
         state(&pool, id).await,
         ("COMPLETED".to_owned(), 4),
@@ -121,7 +121,7 @@ async fn a_cancellation_applies_once_frees_the_slot_and_carries_the_reason(pool:
     let topic = CancelAppointment::TOPIC;
     let twice = kafka_event(&[(topic, 0, 0, bytes.clone()), (topic, 0, 1, bytes)]);
     assert!(
-        handle_batch(&ctx, &CancelAppointmentFn::default(), twice, Deadline::NONE)
+        handle_batch(&ctx, &CancelAppointmentFn, twice, Deadline::NONE)
             .await
             .is_success()
     );

@@ -5,35 +5,10 @@
 
 use crate::support::*;
 use axum::http::{Method, StatusCode};
+use clinic_tests::capture::Captured;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use tracing_subscriber::util::SubscriberInitExt;
-
-/// Everything the subscriber writes, kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
 
 fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
@@ -69,7 +44,7 @@ async fn the_apis_logs_carry_no_patient_data_on_risky_paths(pool: PgPool) {
     let mut created = appointment_created(booked, saga, BAYVIEW);
     created.patient_name = name.to_owned();
     created.patient_email = email.to_owned();
-    store::read_model::apply_created(&mut api.pool.acquire().await.expect("conn"), &created)
+    app::projections::appointment_created(&mut api.pool.acquire().await.expect("conn"), &created)
         .await
         .expect("project");
     let found = api

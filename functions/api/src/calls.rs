@@ -3,11 +3,13 @@
 //! outbox; project-calls turns the records into the call metrics. The agent is the bearer
 //! token's subject; a call is ended by the agent who started it, or by a supervisor.
 
-use crate::appointments::{path_uuid, uuid_field};
 use crate::auth::Agent;
 use crate::extract::StrictJson;
+use crate::fields::{path_uuid, uuid_field};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
+use app::calls::EndCallError;
+use app::Outbox;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -15,7 +17,6 @@ use chrono::{DateTime, Utc};
 use contract::CallOutcome;
 use domain::{AppointmentId, CallId, ClinicId};
 use serde::{Deserialize, Serialize};
-use store::calls::EndCallError;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -115,8 +116,8 @@ pub async fn start_call(
     let clinic = clinic.ok_or(ApiError::Invalid(errors))?;
     agent.require(clinic, "clinicId")?;
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
-    let started =
-        store::calls::start_call(&mut tx, &state.registry, clinic, &agent.id, Utc::now()).await?;
+    let outbox = Outbox::new(&state.registry);
+    let started = app::calls::start_call(&mut tx, outbox, clinic, &agent.id, Utc::now()).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
     messaging::Publisher::publish_for_request(
         state.publisher.as_ref(),
@@ -167,9 +168,9 @@ pub async fn end_call(
         ));
     }
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
-    let (ended, started_at) = store::calls::end_call(
+    let (ended, started_at) = app::calls::end_call(
         &mut tx,
-        &state.registry,
+        Outbox::new(&state.registry),
         call,
         outcome,
         appointment,
@@ -189,7 +190,7 @@ pub async fn end_call(
             what: "appointment at the call's clinic",
             field: Some("appointmentId"),
         },
-        EndCallError::Store(e) => e.into(),
+        EndCallError::Failed(e) => e.into(),
     })?;
     tx.commit().await.map_err(store::StoreError::from)?;
     messaging::Publisher::publish_for_request(state.publisher.as_ref(), &[call.to_string()]).await;

@@ -1,8 +1,8 @@
 //! Clinic routes: the clinic list (hours, providers) and free slots per provider for a day.
 
-use crate::appointments::{in_query_years, path_uuid, QUERY_YEARS};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
+use crate::fields::{in_query_years, path_uuid, QUERY_YEARS};
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{Path, State};

@@ -3,12 +3,12 @@
 //! `app()` is the one Router: the Lambda entry point (`main.rs`), the local stack's server and
 //! the tests all serve exactly this. The OpenAPI document is generated from the same routes.
 
-pub mod appointment_commands;
 pub mod appointments;
 pub mod auth;
 pub mod calls;
 pub mod clinics;
 pub mod extract;
+pub mod fields;
 pub mod metrics;
 pub mod patients;
 pub mod problem;
@@ -132,12 +132,12 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(
-            appointments::book_appointment,
-            appointments::list_appointments
+            appointments::book::book_appointment,
+            appointments::read::list_appointments
         ))
-        .routes(routes!(appointments::get_appointment))
-        .routes(routes!(appointment_commands::cancel_appointment))
-        .routes(routes!(appointment_commands::complete_appointment))
+        .routes(routes!(appointments::read::get_appointment))
+        .routes(routes!(appointments::commands::cancel_appointment))
+        .routes(routes!(appointments::commands::complete_appointment))
         .routes(routes!(clinics::list_clinics))
         .routes(routes!(clinics::availability))
         .routes(routes!(metrics::get_metrics))

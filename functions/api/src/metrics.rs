@@ -8,9 +8,9 @@
 //! filling. `localHour` is the hour's start on the clinic's wall clock and is only given for
 //! one clinic (clinics in other zones do not share local hours).
 
-use crate::appointments::{instant_field, uuid_field};
 use crate::auth::Agent;
 use crate::extract::StrictQuery;
+use crate::fields::{instant_field, uuid_field};
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::State;

@@ -3,8 +3,8 @@
 //! (to book a patient at a clinic they have not visited yet). Only the id and the name are
 //! returned, never contact details or insurance. And a patient's access log, for supervisors.
 
-use crate::appointments::path_uuid;
 use crate::extract::StrictQuery;
+use crate::fields::path_uuid;
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use axum::extract::{MatchedPath, Path, State};

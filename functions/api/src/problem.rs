@@ -194,8 +194,14 @@ impl ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
-        // The store's messages carry no request data; they go to the log, not to the caller.
-        tracing::error!(error = %e, retryable = e.is_retryable(), "store failure");
+        app::Error::from(e).into()
+    }
+}
+
+impl From<app::Error> for ApiError {
+    fn from(e: app::Error) -> Self {
+        // Use-case failures carry no request data; they go to the log, not to the caller.
+        tracing::error!(error = %e, retryable = e.is_retryable(), "request failed");
         if e.is_retryable() {
             ApiError::Unavailable
         } else {

@@ -7,7 +7,7 @@ use contract::CallOutcome;
 use domain::{AppointmentStatus, AppointmentType};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-/// A year from 1900 to 9999 ([`crate::appointments::QUERY_YEARS`]), as a pattern.
+/// A year from 1900 to 9999 ([`crate::fields::QUERY_YEARS`]), as a pattern.
 const QUERY_YEAR: &str = "(19[0-9]{2}|[2-9][0-9]{3})";
 /// `-MM-DD` (a pattern cannot tell a 30 February; the parser refuses it).
 const MONTH_DAY: &str = "-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";

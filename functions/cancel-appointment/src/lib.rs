@@ -4,32 +4,39 @@
 //! agent's cancel in the API is applied by the API itself, synchronously, through the same
 //! write-side rules.
 
+use app::appointments::{cancel, Cause};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::CancelAppointment;
-use domain::appointment::AppointmentCommand;
 use domain::values::CancelReason;
-use domain::AppointmentId;
-use messaging::commands::{AppointmentCommandFn, AppointmentCommandSpec};
-use messaging::HandlerError;
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+pub struct CancelAppointmentFn;
 
-pub type CancelAppointmentFn = AppointmentCommandFn<Spec>;
-
-impl AppointmentCommandSpec for Spec {
+#[async_trait]
+impl KafkaFunction for CancelAppointmentFn {
     const NAME: &'static str = "cancel-appointment";
-    type Record = CancelAppointment;
+    type Input = CancelAppointment;
 
-    fn appointment_id(record: &CancelAppointment) -> AppointmentId {
-        record.appointment_id
-    }
-
-    fn command(record: &CancelAppointment) -> Result<AppointmentCommand, HandlerError> {
-        let reason =
-            CancelReason::parse(&record.reason).map_err(|e| HandlerError::InvalidField {
-                field: "reason",
-                reason: e.to_string(),
-            })?;
-        Ok(AppointmentCommand::Cancel { reason })
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        cmd: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let outbox = Outbox::new(&ctx.registry);
+        let cause = Cause {
+            causation: Some(cmd.event_id),
+            now: chrono::Utc::now(),
+        };
+        let reason = CancelReason::parse(&cmd.reason).map_err(|e| HandlerError::InvalidField {
+            field: "reason",
+            reason: e.to_string(),
+        })?;
+        let outcome = cancel(tx, outbox, cmd.appointment_id, reason, cause).await?;
+        outcome.log(Self::NAME, cmd.appointment_id);
+        Ok(())
     }
 }

@@ -4,26 +4,34 @@
 //! `appointments.commands.schedule` is for telephony; an agent's "complete" in the API is
 //! applied by the API itself, synchronously, through the same write-side rules.
 
+use app::appointments::{complete, Cause};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::CompleteAppointment;
-use domain::appointment::AppointmentCommand;
-use domain::AppointmentId;
-use messaging::commands::{AppointmentCommandFn, AppointmentCommandSpec};
-use messaging::HandlerError;
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+pub struct CompleteAppointmentFn;
 
-pub type CompleteAppointmentFn = AppointmentCommandFn<Spec>;
-
-impl AppointmentCommandSpec for Spec {
+#[async_trait]
+impl KafkaFunction for CompleteAppointmentFn {
     const NAME: &'static str = "complete-appointment";
-    type Record = CompleteAppointment;
+    type Input = CompleteAppointment;
 
-    fn appointment_id(record: &CompleteAppointment) -> AppointmentId {
-        record.appointment_id
-    }
-
-    fn command(_: &CompleteAppointment) -> Result<AppointmentCommand, HandlerError> {
-        Ok(AppointmentCommand::Complete)
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        cmd: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let outbox = Outbox::new(&ctx.registry);
+        let cause = Cause {
+            causation: Some(cmd.event_id),
+            now: chrono::Utc::now(),
+        };
+        let outcome = complete(tx, outbox, cmd.appointment_id, cause).await?;
+        outcome.log(Self::NAME, cmd.appointment_id);
+        Ok(())
     }
 }

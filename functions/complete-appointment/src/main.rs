@@ -2,8 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(messaging::commands::AppointmentCommandFn(
-        complete_appointment::Spec,
-    ))
-    .await
+    messaging::lambda::run(complete_appointment::CompleteAppointmentFn).await
 }

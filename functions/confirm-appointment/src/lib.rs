@@ -2,26 +2,34 @@
 //! by the saga once the confirmation email is out); AWAITING_CONFIRMATION → CONFIRMED, emits
 //! AppointmentConfirmed.
 
+use app::appointments::{confirm, Cause};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::ConfirmAppointment;
-use domain::appointment::AppointmentCommand;
-use domain::AppointmentId;
-use messaging::commands::{AppointmentCommandFn, AppointmentCommandSpec};
-use messaging::HandlerError;
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+pub struct ConfirmAppointmentFn;
 
-pub type ConfirmAppointmentFn = AppointmentCommandFn<Spec>;
-
-impl AppointmentCommandSpec for Spec {
+#[async_trait]
+impl KafkaFunction for ConfirmAppointmentFn {
     const NAME: &'static str = "confirm-appointment";
-    type Record = ConfirmAppointment;
+    type Input = ConfirmAppointment;
 
-    fn appointment_id(record: &ConfirmAppointment) -> AppointmentId {
-        record.appointment_id
-    }
-
-    fn command(_: &ConfirmAppointment) -> Result<AppointmentCommand, HandlerError> {
-        Ok(AppointmentCommand::Confirm)
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        cmd: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let outbox = Outbox::new(&ctx.registry);
+        let cause = Cause {
+            causation: Some(cmd.event_id),
+            now: chrono::Utc::now(),
+        };
+        let outcome = confirm(tx, outbox, cmd.appointment_id, cause).await?;
+        outcome.log(Self::NAME, cmd.appointment_id);
+        Ok(())
     }
 }

@@ -107,7 +107,7 @@ impl KafkaFunction for ProjectAppointmentsFn {
         input: Self::Input,
     ) -> Result<(), HandlerError> {
         match input {
-            AppointmentEvent::Created(e) => read_model::apply_created(tx, &e).await?,
+            AppointmentEvent::Created(e) => app::projections::appointment_created(tx, &e).await?,
             AppointmentEvent::Changed(_, c) => read_model::apply_status_change(tx, &c).await?,
             AppointmentEvent::InsuranceVerified(e) => {
                 read_model::apply_insurance_verified(tx, e.appointment_id, e.saga_id, e.occurred_at)

@@ -57,8 +57,8 @@ impl KafkaFunction for ProjectCallsFn {
         input: Self::Input,
     ) -> Result<(), HandlerError> {
         match input {
-            CallEvent::Started(e) => store::calls::apply_call_started(tx, &e).await?,
-            CallEvent::Ended(e) => store::calls::apply_call_ended(tx, &e).await?,
+            CallEvent::Started(e) => app::projections::call_started(tx, &e).await?,
+            CallEvent::Ended(e) => app::projections::call_ended(tx, &e).await?,
         }
         Ok(())
     }

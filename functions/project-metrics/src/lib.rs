@@ -8,6 +8,7 @@
 //! timestamp come from the window, the count and the event that changed it, so a rebuild
 //! re-decides the same records and the outbox publishes none of them twice.
 
+use app::Outbox;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use contract::{
@@ -18,7 +19,6 @@ use domain::{AppointmentId, ClinicId, EventId};
 use messaging::{FunctionContext, FunctionInput, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
 use store::metrics::{self, Stage};
-use store::outbox::{self, OutboxRecord};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -136,9 +136,8 @@ impl KafkaFunction for ProjectMetricsFn {
                     metrics::apply_created(tx, input.appointment_id, clinic_id, input.occurred_at)
                         .await?;
                 let record = hourly_count(clinic_id, window_start, count, input.occurred_at);
-                let record =
-                    OutboxRecord::encode(&ctx.registry, &record, Some(input.event_id)).await?;
-                outbox::append(tx, &[record]).await?;
+                let outbox = Outbox::new(&ctx.registry);
+                outbox.append(tx, &record, Some(input.event_id)).await?;
             }
             MetricsEventKind::Reached(stage) => {
                 metrics::apply_stage(tx, input.appointment_id, stage, input.occurred_at).await?

@@ -1,25 +1,38 @@
 //! saga-appointment-cancelled: triggered by `appointments.appointments.cancelled` (AppointmentCancelled); the appointment was cancelled (by an agent, or by the saga's compensation), so the
 //! booking saga closes: CANCELLED. Any later reply is then ignored.
 
+use app::saga::{advance, Reply};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::AppointmentCancelled;
-use domain::saga::SagaInput;
-use messaging::saga::{Reply, SagaReplyFn, SagaReplySpec};
+use domain::saga::{SagaDeadlines, SagaInput};
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+#[derive(Debug, Clone, Copy)]
+pub struct SagaAppointmentCancelledFn {
+    pub deadlines: SagaDeadlines,
+}
 
-pub type SagaAppointmentCancelledFn = SagaReplyFn<Spec>;
-
-impl SagaReplySpec for Spec {
+#[async_trait]
+impl KafkaFunction for SagaAppointmentCancelledFn {
     const NAME: &'static str = "saga-appointment-cancelled";
-    type Record = AppointmentCancelled;
+    type Input = AppointmentCancelled;
 
-    fn reply(r: &AppointmentCancelled) -> Reply {
-        Reply {
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        r: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let reply = Reply {
             saga_id: r.saga_id,
             appointment_id: r.appointment_id,
             input: SagaInput::AppointmentCancelled,
-            detail: Some(r.reason.clone()),
-        }
+            detail: Some(r.reason),
+        };
+        let (outbox, causation) = (Outbox::new(&ctx.registry), Some(r.event_id));
+        let now = chrono::Utc::now();
+        Ok(advance(outbox, tx, reply, causation, &self.deadlines, now).await?)
     }
 }

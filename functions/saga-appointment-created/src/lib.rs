@@ -2,6 +2,8 @@
 //! (AppointmentCreated); records the booking saga in step INSURANCE_VERIFICATION with its
 //! deadline and sends VerifyInsurance.
 
+use app::saga::start;
+use app::Outbox;
 use async_trait::async_trait;
 use contract::AppointmentCreated;
 use domain::saga::SagaDeadlines;
@@ -24,6 +26,8 @@ impl KafkaFunction for SagaAppointmentCreatedFn {
         tx: &mut PgConnection,
         created: Self::Input,
     ) -> Result<(), HandlerError> {
-        messaging::saga::start(ctx, tx, &created, &self.deadlines, chrono::Utc::now()).await
+        let outbox = Outbox::new(&ctx.registry);
+        let now = chrono::Utc::now();
+        Ok(start(outbox, tx, &created, &self.deadlines, now).await?)
     }
 }

@@ -1,25 +1,38 @@
 //! saga-confirmation-sent: triggered by `notifications.events.sent` (ConfirmationSent); the booking saga moves from SENDING_CONFIRMATION to COMPLETED and sends
 //! ConfirmAppointment.
 
+use app::saga::{advance, Reply};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::ConfirmationSent;
-use domain::saga::SagaInput;
-use messaging::saga::{Reply, SagaReplyFn, SagaReplySpec};
+use domain::saga::{SagaDeadlines, SagaInput};
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+#[derive(Debug, Clone, Copy)]
+pub struct SagaConfirmationSentFn {
+    pub deadlines: SagaDeadlines,
+}
 
-pub type SagaConfirmationSentFn = SagaReplyFn<Spec>;
-
-impl SagaReplySpec for Spec {
+#[async_trait]
+impl KafkaFunction for SagaConfirmationSentFn {
     const NAME: &'static str = "saga-confirmation-sent";
-    type Record = ConfirmationSent;
+    type Input = ConfirmationSent;
 
-    fn reply(r: &ConfirmationSent) -> Reply {
-        Reply {
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        r: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let reply = Reply {
             saga_id: r.saga_id,
             appointment_id: r.appointment_id,
             input: SagaInput::ConfirmationSent,
             detail: Some(format!("message {}", r.message_id)),
-        }
+        };
+        let (outbox, causation) = (Outbox::new(&ctx.registry), Some(r.event_id));
+        let now = chrono::Utc::now();
+        Ok(advance(outbox, tx, reply, causation, &self.deadlines, now).await?)
     }
 }

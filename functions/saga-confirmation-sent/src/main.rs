@@ -2,9 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    let deadlines = messaging::saga::deadlines_from_env(&messaging::config::Env::process())?;
-    messaging::lambda::run(saga_confirmation_sent::SagaConfirmationSentFn::new(
-        deadlines,
-    ))
-    .await
+    let deadlines = messaging::config::saga_deadlines(&messaging::config::Env::process())?;
+    messaging::lambda::run(saga_confirmation_sent::SagaConfirmationSentFn { deadlines }).await
 }

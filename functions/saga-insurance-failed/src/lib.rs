@@ -1,27 +1,38 @@
 //! saga-insurance-failed: triggered by `insurance.events.failed` (InsuranceFailed); the booking saga compensates: COMPENSATING, and CancelAppointment is sent with
 //! "Insurance verification failed: <reason>".
 
+use app::saga::{advance, Reply};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::InsuranceFailed;
-use domain::saga::SagaInput;
-use messaging::saga::{Reply, SagaReplyFn, SagaReplySpec};
+use domain::saga::{SagaDeadlines, SagaInput};
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+#[derive(Debug, Clone, Copy)]
+pub struct SagaInsuranceFailedFn {
+    pub deadlines: SagaDeadlines,
+}
 
-pub type SagaInsuranceFailedFn = SagaReplyFn<Spec>;
-
-impl SagaReplySpec for Spec {
+#[async_trait]
+impl KafkaFunction for SagaInsuranceFailedFn {
     const NAME: &'static str = "saga-insurance-failed";
-    type Record = InsuranceFailed;
+    type Input = InsuranceFailed;
 
-    fn reply(r: &InsuranceFailed) -> Reply {
-        Reply {
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        r: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let reply = Reply {
             saga_id: r.saga_id,
             appointment_id: r.appointment_id,
-            input: SagaInput::InsuranceFailed {
-                reason: r.reason.clone(),
-            },
+            input: SagaInput::InsuranceFailed { reason: r.reason },
             detail: None,
-        }
+        };
+        let (outbox, causation) = (Outbox::new(&ctx.registry), Some(r.event_id));
+        let now = chrono::Utc::now();
+        Ok(advance(outbox, tx, reply, causation, &self.deadlines, now).await?)
     }
 }

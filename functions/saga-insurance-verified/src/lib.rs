@@ -1,25 +1,38 @@
 //! saga-insurance-verified: triggered by `insurance.events.verified` (InsuranceVerified); the booking saga moves from INSURANCE_VERIFICATION to SENDING_CONFIRMATION: the appointment
 //! becomes AWAITING_CONFIRMATION and SendConfirmation is sent.
 
+use app::saga::{advance, Reply};
+use app::Outbox;
+use async_trait::async_trait;
 use contract::InsuranceVerified;
-use domain::saga::SagaInput;
-use messaging::saga::{Reply, SagaReplyFn, SagaReplySpec};
+use domain::saga::{SagaDeadlines, SagaInput};
+use messaging::{FunctionContext, HandlerError, KafkaFunction};
+use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Spec;
+#[derive(Debug, Clone, Copy)]
+pub struct SagaInsuranceVerifiedFn {
+    pub deadlines: SagaDeadlines,
+}
 
-pub type SagaInsuranceVerifiedFn = SagaReplyFn<Spec>;
-
-impl SagaReplySpec for Spec {
+#[async_trait]
+impl KafkaFunction for SagaInsuranceVerifiedFn {
     const NAME: &'static str = "saga-insurance-verified";
-    type Record = InsuranceVerified;
+    type Input = InsuranceVerified;
 
-    fn reply(r: &InsuranceVerified) -> Reply {
-        Reply {
+    async fn apply(
+        &self,
+        ctx: &FunctionContext,
+        tx: &mut PgConnection,
+        r: Self::Input,
+    ) -> Result<(), HandlerError> {
+        let reply = Reply {
             saga_id: r.saga_id,
             appointment_id: r.appointment_id,
             input: SagaInput::InsuranceVerified,
             detail: Some(format!("payer {}", r.payer)),
-        }
+        };
+        let (outbox, causation) = (Outbox::new(&ctx.registry), Some(r.event_id));
+        let now = chrono::Utc::now();
+        Ok(advance(outbox, tx, reply, causation, &self.deadlines, now).await?)
     }
 }

@@ -10,9 +10,10 @@
 //! ConfirmAppointment). The saga row stays locked from the read to the commit, and a claim
 //! checks the saga's step under that lock, so a claim and a compensation never both happen.
 
+use app::saga::{advance_loaded, Reply};
+use app::Outbox;
 use chrono::{DateTime, Utc};
 use domain::saga::{SagaDeadlines, SagaInput, SagaStep};
-use messaging::saga::{advance_loaded, Reply};
 use messaging::{FunctionContext, HandlerError};
 
 /// Sagas handled per sweep; a longer backlog is taken by the next sweeps.
@@ -50,8 +51,9 @@ pub async fn sweep(
             detail: Some(detail),
         };
         // Boxed: the orchestrator's future is deep, and the sweeper nests it in a loop.
+        let outbox = Outbox::new(&ctx.registry);
         match Box::pin(advance_loaded(
-            ctx, &mut tx, saga, reply, None, deadlines, now,
+            outbox, &mut tx, saga, reply, None, deadlines, now,
         ))
         .await
         {

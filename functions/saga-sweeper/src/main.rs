@@ -1,6 +1,6 @@
 //! Lambda bootstrap of saga-sweeper (trigger: an EventBridge schedule).
 //! Env: as every function (`FunctionContext::from_env`), plus the saga deadlines
-//! (`messaging::saga::deadlines_from_env`).
+//! (`messaging::config::saga_deadlines`).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -8,7 +8,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     messaging::lambda::init_tracing();
     let ctx = &messaging::FunctionContext::from_env().await?;
-    let deadlines = &messaging::saga::deadlines_from_env(&messaging::config::Env::process())?;
+    let deadlines = &messaging::config::saga_deadlines(&messaging::config::Env::process())?;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
             let compensated = saga_sweeper::sweep(ctx, deadlines, chrono::Utc::now()).await?;

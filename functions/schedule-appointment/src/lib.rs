@@ -3,12 +3,13 @@
 //! AppointmentCreated through the outbox. A command that can never be booked (unknown clinic,
 //! patient or provider, a past or closed slot, a taken slot) is dead-lettered with the reason.
 
+use app::booking::{book, BookingError, RequestedStart, ScheduleRequest};
+use app::Outbox;
 use async_trait::async_trait;
 use contract::ScheduleAppointment;
 use domain::values::Notes;
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
-use store::booking::{self, BookingError, RequestedStart, ScheduleRequest};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ScheduleAppointmentFn;
@@ -44,10 +45,11 @@ impl KafkaFunction for ScheduleAppointmentFn {
             notes,
             causation: Some(cmd.event_id),
         };
-        match booking::schedule_appointment(tx, &ctx.registry, request, chrono::Utc::now()).await {
+        let outbox = Outbox::new(&ctx.registry);
+        match book(tx, outbox, request, chrono::Utc::now()).await {
             // The same appointment booked by an earlier delivery (under another event id).
             Ok(_) | Err(BookingError::AlreadyExists) => Ok(()),
-            Err(BookingError::Store(e)) => Err(e.into()),
+            Err(BookingError::Failed(e)) => Err(e.into()),
             Err(rule) => Err(HandlerError::Unbookable(rule)),
         }
     }

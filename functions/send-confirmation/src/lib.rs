@@ -30,8 +30,9 @@
 //!    out, and report a transient failure.
 //! 4. The claim was taken: send nothing; mark the claim SENT, keeping the message id an earlier
 //!    attempt recorded (none when it died or timed out during the SES call, or is still in it).
-//! 5. Then, in the record's transaction (`apply`): if the saga's claim is SENT, emit
-//!    ConfirmationSent with its message id, or `"unknown"` when none was recorded.
+//! 5. Then, in the record's transaction (`apply`, the use case `app::notifications::
+//!    record_confirmation`): if the saga's claim is SENT, emit ConfirmationSent with its message
+//!    id, or `"unknown"` when none was recorded.
 //!
 //! The one ambiguous case, an attempt that ends during the SES call, therefore favours "never
 //! two emails" over "always one": the patient may get no email, the saga still moves on, and
@@ -39,19 +40,20 @@
 //!
 //! Patient name and email are PHI: logs and error texts carry appointment and saga ids only.
 
+use app::notifications::record_confirmation;
+use app::Outbox;
 use async_trait::async_trait;
 use aws_sdk_sesv2::config::retry::RetryConfig;
 use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use contract::{ConfirmationSent, SendConfirmation};
-use domain::{AppointmentId, AppointmentStatus, EventId, SagaId};
+use contract::SendConfirmation;
+use domain::{AppointmentId, AppointmentStatus, SagaId};
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
 use std::time::Duration;
 use store::notifications::{self, Claim, Confirmation};
-use store::outbox::{self, OutboxRecord};
 
 pub const DEFAULT_SENDER: &str = "appointments@eyecare-callcenter.example";
 
@@ -60,9 +62,6 @@ pub fn sender_from_env(env: &messaging::config::Env) -> String {
     env.get("CONFIRMATION_SENDER")
         .unwrap_or_else(|| DEFAULT_SENDER.to_owned())
 }
-
-/// ConfirmationSent's message id when an earlier attempt's outcome was never recorded.
-const UNKNOWN_MESSAGE_ID: &str = "unknown";
 
 /// Upper bound of one SendEmail call, well inside the Lambda's timeout.
 const SES_TIMEOUT: Duration = Duration::from_secs(10);
@@ -329,18 +328,7 @@ impl KafkaFunction for SendConfirmationFn {
         tx: &mut PgConnection,
         cmd: Self::Input,
     ) -> Result<(), HandlerError> {
-        let Some(message_id) = notifications::sent(tx, cmd.saga_id).await? else {
-            return Ok(());
-        };
-        let event = ConfirmationSent {
-            event_id: EventId::new(),
-            occurred_at: chrono::Utc::now(),
-            appointment_id: cmd.appointment_id,
-            saga_id: cmd.saga_id,
-            message_id: message_id.unwrap_or_else(|| UNKNOWN_MESSAGE_ID.to_owned()),
-        };
-        let record = OutboxRecord::encode(&ctx.registry, &event, Some(cmd.event_id)).await?;
-        outbox::append(tx, &[record]).await?;
-        Ok(())
+        let outbox = Outbox::new(&ctx.registry);
+        Ok(record_confirmation(tx, outbox, &cmd, chrono::Utc::now()).await?)
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod appointment;
 pub mod appointment_type;
+pub mod call;
 pub mod clinic;
 pub mod ids;
 pub mod insurance;

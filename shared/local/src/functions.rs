@@ -71,13 +71,13 @@ impl esm::Invoker for InProcessInvoker {
                 handle_batch(ctx, &VerifyInsuranceFn::default(), event, deadline).await
             }
             ConfirmAppointmentFn::NAME => {
-                handle_batch(ctx, &ConfirmAppointmentFn::default(), event, deadline).await
+                handle_batch(ctx, &ConfirmAppointmentFn, event, deadline).await
             }
             CancelAppointmentFn::NAME => {
-                handle_batch(ctx, &CancelAppointmentFn::default(), event, deadline).await
+                handle_batch(ctx, &CancelAppointmentFn, event, deadline).await
             }
             CompleteAppointmentFn::NAME => {
-                handle_batch(ctx, &CompleteAppointmentFn::default(), event, deadline).await
+                handle_batch(ctx, &CompleteAppointmentFn, event, deadline).await
             }
             SendConfirmationFn::NAME => {
                 handle_batch(ctx, &self.send_confirmation, event, deadline).await
@@ -92,30 +92,18 @@ impl esm::Invoker for InProcessInvoker {
                 .await
             }
             SagaInsuranceVerifiedFn::NAME => {
-                handle_batch(
-                    ctx,
-                    &SagaInsuranceVerifiedFn::new(deadlines),
-                    event,
-                    deadline,
-                )
-                .await
+                handle_batch(ctx, &SagaInsuranceVerifiedFn { deadlines }, event, deadline).await
             }
             SagaInsuranceFailedFn::NAME => {
-                handle_batch(ctx, &SagaInsuranceFailedFn::new(deadlines), event, deadline).await
+                handle_batch(ctx, &SagaInsuranceFailedFn { deadlines }, event, deadline).await
             }
             SagaConfirmationSentFn::NAME => {
-                handle_batch(
-                    ctx,
-                    &SagaConfirmationSentFn::new(deadlines),
-                    event,
-                    deadline,
-                )
-                .await
+                handle_batch(ctx, &SagaConfirmationSentFn { deadlines }, event, deadline).await
             }
             SagaAppointmentCancelledFn::NAME => {
                 handle_batch(
                     ctx,
-                    &SagaAppointmentCancelledFn::new(deadlines),
+                    &SagaAppointmentCancelledFn { deadlines },
                     event,
                     deadline,
                 )

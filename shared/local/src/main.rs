@@ -332,7 +332,7 @@ async fn up(
             registry.clone(),
             Some(publisher.clone()),
         ),
-        deadlines: messaging::saga::deadlines_from_env(env)?,
+        deadlines: messaging::config::saga_deadlines(env)?,
         send_confirmation: send_confirmation::SendConfirmationFn::new(ses, sender),
     };
     step("creating topics and starting every Kafka-triggered function of template.yaml, the outbox relay and the saga sweeper");

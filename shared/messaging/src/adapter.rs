@@ -15,6 +15,7 @@
 
 use crate::publisher::Publisher;
 use crate::topics::dead_letter_topic;
+use app::booking::BookingError;
 use async_trait::async_trait;
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine;
@@ -29,7 +30,6 @@ use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use store::booking::BookingError;
 use store::outbox::{self, OutboxRecord};
 use store::StoreError;
 use tokio::sync::Semaphore;
@@ -138,6 +138,9 @@ pub enum HandlerError {
     /// A booking its rules refuse (unknown patient, a closed or taken slot...).
     #[error("cannot book: {0}")]
     Unbookable(BookingError),
+    /// A record for the outbox could not be encoded; retryable when the registry did not answer.
+    #[error("could not encode a record for the outbox: {0}")]
+    Encode(#[from] contract::EncodeError),
     /// The appointment refused what the saga needed of it.
     #[error(transparent)]
     Refused(DomainError),
@@ -152,6 +155,7 @@ impl HandlerError {
         match self {
             HandlerError::Store(e) => e.is_retryable(),
             HandlerError::Decode(e) => e.is_retryable(),
+            HandlerError::Encode(e) => e.is_retryable(),
             HandlerError::SagaChanged(_) => true,
             HandlerError::Service { retryable, .. } => *retryable,
             HandlerError::NotBase64
@@ -161,6 +165,19 @@ impl HandlerError {
             | HandlerError::SagaMismatch
             | HandlerError::Unbookable(_)
             | HandlerError::Refused(_) => false,
+        }
+    }
+}
+
+impl From<app::Error> for HandlerError {
+    fn from(e: app::Error) -> Self {
+        match e {
+            app::Error::Store(e) => HandlerError::Store(e),
+            app::Error::Encode(e) => HandlerError::Encode(e),
+            app::Error::NotFound(what) => HandlerError::NotFound(what),
+            app::Error::SagaMismatch => HandlerError::SagaMismatch,
+            app::Error::SagaChanged(saga) => HandlerError::SagaChanged(saga),
+            app::Error::Refused(refused) => HandlerError::Refused(refused),
         }
     }
 }

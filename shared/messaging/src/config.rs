@@ -100,6 +100,29 @@ impl Env {
     }
 }
 
+/// The booking saga's step deadlines: `SAGA_INSURANCE_DEADLINE_SECONDS` (default 300) and
+/// `SAGA_CONFIRMATION_DEADLINE_SECONDS` (default 600), whole seconds of at least 1.
+pub fn saga_deadlines(env: &Env) -> Result<domain::saga::SagaDeadlines, ConfigError> {
+    let defaults = domain::saga::SagaDeadlines::default();
+    let seconds = |name: &'static str, default: chrono::Duration| {
+        env.positive(name).map(|set| {
+            set.map_or(default, |seconds| {
+                chrono::Duration::seconds(i64::from(seconds))
+            })
+        })
+    };
+    Ok(domain::saga::SagaDeadlines {
+        insurance_verification: seconds(
+            "SAGA_INSURANCE_DEADLINE_SECONDS",
+            defaults.insurance_verification,
+        )?,
+        sending_confirmation: seconds(
+            "SAGA_CONFIRMATION_DEADLINE_SECONDS",
+            defaults.sending_confirmation,
+        )?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,11 @@
-//! Appointment commands on the write side (confirm, cancel, complete): load the aggregate under
-//! a row lock, let the pure domain decide, store the new status and version, and put the event
-//! in the outbox, all in the caller's transaction. A refused transition changes nothing.
+//! The appointment aggregate's rows on the write side: load one under a row lock, save its new
+//! status and version. The commands' rules are in the application layer (`app::appointments`).
 
-use crate::outbox::{self, OutboxRecord};
 use crate::StoreError;
 use chrono::{DateTime, Utc};
-use contract::{
-    AppointmentCancelled, AppointmentCompleted, AppointmentConfirmed, Record, SchemaRegistry,
-};
-use domain::appointment::{
-    apply, handle, Appointment, AppointmentCommand, AppointmentEvent, Booking, DomainError,
-};
+use domain::appointment::{Appointment, Booking};
 use domain::values::{CancelReason, Notes};
-use domain::{AppointmentId, AppointmentStatus, EventId};
+use domain::AppointmentId;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -95,108 +88,19 @@ pub async fn load_for_update(
     row.map(Appointment::try_from).transpose()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandOutcome {
-    /// The command was applied; the appointment is now in this status and version.
-    Applied {
-        status: AppointmentStatus,
-        version: i32,
-    },
-    /// The domain refused it; nothing changed.
-    Refused(DomainError),
-}
-
-/// Applies `command` to appointment `id` inside `tx`. `causation` is the input record.
-pub async fn apply_command(
+/// Stores an appointment's new status, version and cancel reason.
+pub async fn save(
     tx: &mut PgConnection,
-    registry: &SchemaRegistry,
-    id: AppointmentId,
-    command: AppointmentCommand,
-    causation: Option<EventId>,
+    appointment: &Appointment,
     now: DateTime<Utc>,
-) -> Result<CommandOutcome, StoreError> {
-    // The schema of the record the command may emit, looked up before the row lock, so a cold
-    // registry call never holds it.
-    let emits = match command {
-        AppointmentCommand::Confirm => Some(AppointmentConfirmed::NAME),
-        AppointmentCommand::Cancel { .. } => Some(AppointmentCancelled::NAME),
-        AppointmentCommand::Complete => Some(AppointmentCompleted::NAME),
-        AppointmentCommand::Schedule(_) | AppointmentCommand::MarkInsuranceVerified => None,
-    };
-    if let Some(name) = emits {
-        registry
-            .version_id(name)
-            .await
-            .map_err(contract::EncodeError::from)?;
-    }
-    let current = load_for_update(tx, id).await?;
-    let events = match handle(current.as_ref(), command) {
-        Ok(events) => events,
-        Err(refused) => return Ok(CommandOutcome::Refused(refused)),
-    };
-    let Some(before) = current else {
-        return Err(StoreError::Corrupt(
-            "a command created an appointment outside the booking use case",
-        ));
-    };
-    let saga_id = before.booking.saga_id;
-    let mut state = Some(before);
-    for event in &events {
-        let record = match event {
-            AppointmentEvent::Confirmed { version } => {
-                let e = AppointmentConfirmed {
-                    event_id: EventId::new(),
-                    occurred_at: now,
-                    appointment_id: id,
-                    appointment_version: *version,
-                    saga_id,
-                };
-                Some(OutboxRecord::encode(registry, &e, causation).await?)
-            }
-            AppointmentEvent::Cancelled { reason, version } => {
-                let e = AppointmentCancelled {
-                    event_id: EventId::new(),
-                    occurred_at: now,
-                    appointment_id: id,
-                    appointment_version: *version,
-                    saga_id,
-                    reason: reason.as_str().to_owned(),
-                };
-                Some(OutboxRecord::encode(registry, &e, causation).await?)
-            }
-            AppointmentEvent::Completed { version } => {
-                let e = AppointmentCompleted {
-                    event_id: EventId::new(),
-                    occurred_at: now,
-                    appointment_id: id,
-                    appointment_version: *version,
-                    saga_id,
-                };
-                Some(OutboxRecord::encode(registry, &e, causation).await?)
-            }
-            // Created never reaches this point (a command on a missing appointment is refused
-            // above; booking is `crate::booking`). InsuranceVerified has no topic: the saga's
-            // SendConfirmation carries that step, so the state change alone is stored.
-            AppointmentEvent::Created { .. } | AppointmentEvent::InsuranceVerified { .. } => None,
-        };
-        state = apply(state, event);
-        if let Some(record) = record {
-            outbox::append(tx, &[record]).await?;
-        }
-    }
-    let after = state.ok_or(StoreError::Corrupt(
-        "an applied event removed the appointment",
-    ))?;
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE appointments SET status = $2, version = $3, cancel_reason = $4, updated_at = $5 WHERE id = $1")
-        .bind(id.0)
-        .bind(after.status.as_str())
-        .bind(after.version)
-        .bind(after.cancel_reason.as_ref().map(CancelReason::as_str))
+        .bind(appointment.booking.appointment_id.0)
+        .bind(appointment.status.as_str())
+        .bind(appointment.version)
+        .bind(appointment.cancel_reason.as_ref().map(CancelReason::as_str))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx)
         .await?;
-    Ok(CommandOutcome::Applied {
-        status: after.status,
-        version: after.version,
-    })
+    Ok(())
 }

@@ -1,59 +1,30 @@
-//! Call-center calls: the write side (`calls`: start and end, each with its record in the
-//! outbox, in the caller's transaction), the `call_summary` projection written by
-//! project-calls, and the call metrics behind `GET /api/v1/metrics`.
+//! Call-center calls: the write side's rows (`calls`; the rules of starting and ending one are
+//! in `app::calls`), the `call_summary` projection written by project-calls, and the call
+//! metrics behind `GET /api/v1/metrics`.
 
 use crate::metrics::MetricsScope;
-use crate::outbox::{self, OutboxRecord};
 use crate::StoreError;
 use chrono::{DateTime, Utc};
-use contract::{CallEnded, CallOutcome, CallStarted, SchemaRegistry};
-use domain::{AppointmentId, CallId, ClinicId, EventId};
+use domain::call::CallOutcome;
+use domain::{AppointmentId, CallId, ClinicId};
 use sqlx::{FromRow, PgConnection, PgPool};
 
-/// Why a call could not be ended.
-#[derive(Debug, thiserror::Error)]
-pub enum EndCallError {
-    #[error("no such call")]
-    UnknownCall,
-    #[error("the call has already ended")]
-    AlreadyEnded { outcome: CallOutcome },
-    #[error("no such appointment at the call's clinic")]
-    UnknownAppointment,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for EndCallError {
-    fn from(e: sqlx::Error) -> Self {
-        EndCallError::Store(e.into())
-    }
-}
-
-/// Starts a call: the row and its CallStarted record.
-pub async fn start_call(
+/// Stores a started call.
+pub async fn insert_call(
     tx: &mut PgConnection,
-    registry: &SchemaRegistry,
+    call_id: CallId,
     clinic_id: ClinicId,
     agent_id: &str,
-    now: DateTime<Utc>,
-) -> Result<CallStarted, StoreError> {
-    let started = CallStarted {
-        event_id: EventId::new(),
-        occurred_at: now,
-        call_id: CallId::new(),
-        clinic_id,
-        agent_id: agent_id.to_owned(),
-    };
-    let record = OutboxRecord::encode(registry, &started, None).await?;
+    started_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO calls (id, clinic_id, agent_id, started_at) VALUES ($1, $2, $3, $4)")
-        .bind(started.call_id.0)
+        .bind(call_id.0)
         .bind(clinic_id.0)
         .bind(agent_id)
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(started_at)
+        .execute(tx)
         .await?;
-    outbox::append(tx, &[record]).await?;
-    Ok(started)
+    Ok(())
 }
 
 /// The clinic of a call and the agent who started it, if it exists (for the caller's
@@ -70,65 +41,86 @@ pub async fn call_clinic_and_agent(
     Ok(row.map(|(clinic, agent)| (ClinicId(clinic), agent)))
 }
 
-/// Ends a started call once, with its outcome and the appointment it was about (which must be
-/// at the call's clinic); stores the CallEnded record.
-pub async fn end_call(
+/// A call on the write side, locked for the rest of the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedCall {
+    pub clinic_id: ClinicId,
+    pub agent_id: String,
+    pub started_at: DateTime<Utc>,
+    /// None while the call goes on.
+    pub outcome: Option<CallOutcome>,
+}
+
+/// The call, locked for the rest of the transaction, if it exists.
+pub async fn load_for_update(
     tx: &mut PgConnection,
-    registry: &SchemaRegistry,
     call_id: CallId,
-    outcome: CallOutcome,
-    appointment_id: Option<AppointmentId>,
-    now: DateTime<Utc>,
-) -> Result<(CallEnded, DateTime<Utc>), EndCallError> {
+) -> Result<Option<LockedCall>, StoreError> {
     let row: Option<(uuid::Uuid, String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
         "SELECT clinic_id, agent_id, started_at, outcome FROM calls WHERE id = $1 FOR UPDATE",
     )
     .bind(call_id.0)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(tx)
     .await?;
-    let (clinic_id, agent_id, started_at, previous) = row.ok_or(EndCallError::UnknownCall)?;
-    if let Some(previous) = previous {
-        let outcome = previous
-            .parse()
-            .map_err(|_| StoreError::Corrupt("unknown call outcome"))?;
-        return Err(EndCallError::AlreadyEnded { outcome });
-    }
-    if let Some(appointment) = appointment_id {
-        let known: Option<(i32,)> =
-            sqlx::query_as("SELECT 1 FROM appointments WHERE id = $1 AND clinic_id = $2")
-                .bind(appointment.0)
-                .bind(clinic_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_none() {
-            return Err(EndCallError::UnknownAppointment);
-        }
-    }
-    // A clock step backwards must not make a negative handle time.
-    let ended_at = now.max(started_at);
-    let ended = CallEnded {
-        event_id: EventId::new(),
-        occurred_at: ended_at,
-        call_id,
-        clinic_id: ClinicId(clinic_id),
-        agent_id,
-        outcome,
-        appointment_id,
-    };
-    let record = OutboxRecord::encode(registry, &ended, None).await?;
+    row.map(|(clinic_id, agent_id, started_at, outcome)| {
+        Ok(LockedCall {
+            clinic_id: ClinicId(clinic_id),
+            agent_id,
+            started_at,
+            outcome: outcome
+                .map(|o| o.parse())
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("unknown call outcome"))?,
+        })
+    })
+    .transpose()
+}
+
+/// Whether appointment `id` is at `clinic`.
+pub async fn appointment_is_at(
+    tx: &mut PgConnection,
+    id: AppointmentId,
+    clinic: ClinicId,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM appointments WHERE id = $1 AND clinic_id = $2)",
+    )
+    .bind(id.0)
+    .bind(clinic.0)
+    .fetch_one(tx)
+    .await?)
+}
+
+/// Stores how a call ended.
+pub async fn finish_call(
+    tx: &mut PgConnection,
+    call_id: CallId,
+    ended_at: DateTime<Utc>,
+    outcome: CallOutcome,
+    appointment_id: Option<AppointmentId>,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE calls SET ended_at = $2, outcome = $3, appointment_id = $4 WHERE id = $1")
         .bind(call_id.0)
         .bind(ended_at)
         .bind(outcome.as_str())
         .bind(appointment_id.map(|a| a.0))
-        .execute(&mut *tx)
+        .execute(tx)
         .await?;
-    outbox::append(tx, &[record]).await?;
-    Ok((ended, started_at))
+    Ok(())
+}
+
+/// A call as the `call_summary` projection stores it: the start or the end, whichever record
+/// arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSeen {
+    pub call_id: CallId,
+    pub clinic_id: ClinicId,
+    pub agent_id: String,
+    pub at: DateTime<Utc>,
 }
 
 /// project-calls: a CallStarted fills the start; it may arrive after the CallEnded.
-pub async fn apply_call_started(tx: &mut PgConnection, e: &CallStarted) -> Result<(), StoreError> {
+pub async fn apply_call_started(tx: &mut PgConnection, e: &CallSeen) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO call_summary (call_id, clinic_id, agent_id, started_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (call_id) DO UPDATE SET started_at = EXCLUDED.started_at",
@@ -136,14 +128,19 @@ pub async fn apply_call_started(tx: &mut PgConnection, e: &CallStarted) -> Resul
     .bind(e.call_id.0)
     .bind(e.clinic_id.0)
     .bind(&e.agent_id)
-    .bind(e.occurred_at)
+    .bind(e.at)
     .execute(tx)
     .await?;
     Ok(())
 }
 
 /// project-calls: a CallEnded fills the end, in any order with its CallStarted.
-pub async fn apply_call_ended(tx: &mut PgConnection, e: &CallEnded) -> Result<(), StoreError> {
+pub async fn apply_call_ended(
+    tx: &mut PgConnection,
+    e: &CallSeen,
+    outcome: CallOutcome,
+    appointment_id: Option<AppointmentId>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO call_summary (call_id, clinic_id, agent_id, ended_at, outcome, appointment_id)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -154,9 +151,9 @@ pub async fn apply_call_ended(tx: &mut PgConnection, e: &CallEnded) -> Result<()
     .bind(e.call_id.0)
     .bind(e.clinic_id.0)
     .bind(&e.agent_id)
-    .bind(e.occurred_at)
-    .bind(e.outcome.as_str())
-    .bind(e.appointment_id.map(|a| a.0))
+    .bind(e.at)
+    .bind(outcome.as_str())
+    .bind(appointment_id.map(|a| a.0))
     .execute(tx)
     .await?;
     Ok(())

@@ -1,6 +1,7 @@
-//! PostgreSQL adapter for the scheduling back office: migrations, repositories, the access
-//! audit, the one outbox writer, `processed_messages`, the read models (appointments, metrics,
-//! calls), the booking use case with its idempotency keys, and call-center calls.
+//! PostgreSQL adapter for the scheduling back office, SQL only: migrations, repositories, the
+//! access audit, the outbox table, `processed_messages`, the read models (appointments,
+//! metrics, calls), booking idempotency keys and call-center calls. The rules that decide what
+//! to write are in the application layer (`app`); nothing here knows the message contract.
 //!
 //! Queries are runtime-checked (`sqlx::query_as`) rather than `query!` macros: the build then
 //! needs neither a database nor committed `.sqlx` data, and every query runs in the tests
@@ -34,8 +35,6 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("could not encode a record for the outbox: {0}")]
-    Encode(#[from] contract::EncodeError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(&'static str),
 }
@@ -58,7 +57,6 @@ impl StoreError {
                         c.starts_with("40") || c.starts_with("08") || c.starts_with("57P")
                     })
             }
-            StoreError::Encode(e) => e.is_retryable(),
             StoreError::Corrupt(_) => false,
         }
     }

@@ -7,8 +7,9 @@
 
 use crate::StoreError;
 use chrono::{DateTime, Utc};
-use contract::AppointmentCreated;
-use domain::{AppointmentId, AppointmentStatus, ClinicId, SagaId};
+use domain::{
+    AppointmentId, AppointmentStatus, AppointmentType, ClinicId, PatientId, ProviderId, SagaId,
+};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -45,11 +46,26 @@ pub struct StatusChange {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Applies AppointmentCreated. Returns whether the row changed.
-pub async fn apply_created(
-    db: &mut PgConnection,
-    e: &AppointmentCreated,
-) -> Result<bool, StoreError> {
+/// What AppointmentCreated tells the read model: the descriptive columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booked {
+    pub appointment_id: AppointmentId,
+    pub saga_id: SagaId,
+    pub version: i32,
+    pub clinic_id: ClinicId,
+    pub clinic_name: String,
+    pub provider_id: ProviderId,
+    pub provider_name: String,
+    pub patient_id: PatientId,
+    pub patient_name: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub duration_minutes: i32,
+    pub kind: AppointmentType,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Applies a booking (AppointmentCreated). Returns whether the row changed.
+pub async fn apply_created(db: &mut PgConnection, e: &Booked) -> Result<bool, StoreError> {
     let changed = sqlx::query(
         "INSERT INTO appointment_summary AS s
             (appointment_id, saga_id, clinic_id, clinic_name, provider_id, provider_name, patient_id, patient_name,
@@ -74,9 +90,9 @@ pub async fn apply_created(
     .bind(&e.patient_name)
     .bind(e.scheduled_for)
     .bind(e.duration_minutes)
-    .bind(e.r#type.as_str())
+    .bind(e.kind.as_str())
     .bind(AppointmentStatus::PendingInsurance.as_str())
-    .bind(e.appointment_version)
+    .bind(e.version)
     .bind(e.occurred_at)
     .execute(db)
     .await?

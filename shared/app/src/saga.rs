@@ -1,4 +1,4 @@
-//! The booking saga's orchestrator, shared by the saga step functions (one per reply topic) and
+//! The booking saga's orchestrator, used by the saga step functions (one per reply topic) and
 //! the saga-sweeper: load the saga, let `domain::saga` decide, send the next command through
 //! the outbox, save the saga with optimistic concurrency, and note the input on the timeline,
 //! all in the caller's transaction.
@@ -15,43 +15,16 @@
 //!   that command. If the appointment refuses (an agent cancelled it meanwhile), the saga does
 //!   not advance; the AppointmentCancelled reply closes it.
 
-use crate::adapter::{FunctionContext, HandlerError, KafkaFunction};
-use crate::config::{ConfigError, Env};
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use contract::{
-    AppointmentCreated, CancelAppointment, ConfirmAppointment, Record, SendConfirmation,
-    VerifyInsurance,
-};
-use domain::appointment::{AppointmentCommand, DomainError};
+use crate::appointments::{self, Cause, CommandOutcome};
+use crate::{Error, Outbox};
+use chrono::{DateTime, Utc};
+use contract::AppointmentCreated;
+use contract::Record;
+use domain::appointment::DomainError;
 use domain::saga::{Saga, SagaAction, SagaDeadlines, SagaInput, SagaOutcome, SagaStep};
 use domain::{AppointmentId, EventId, SagaId};
 use sqlx::PgConnection;
-use store::appointments::{apply_command, load_for_update, CommandOutcome};
-use store::outbox::{self, OutboxRecord};
 use store::saga::{TimelineEntry, TimelineOutcome};
-use store::StoreError;
-use uuid::Uuid;
-
-/// Step deadlines from `SAGA_INSURANCE_DEADLINE_SECONDS` (default 300) and
-/// `SAGA_CONFIRMATION_DEADLINE_SECONDS` (default 600), whole seconds of at least 1.
-pub fn deadlines_from_env(env: &Env) -> Result<SagaDeadlines, ConfigError> {
-    let defaults = SagaDeadlines::default();
-    let seconds = |name: &'static str, default: Duration| {
-        env.positive(name)
-            .map(|set| set.map_or(default, |seconds| Duration::seconds(i64::from(seconds))))
-    };
-    Ok(SagaDeadlines {
-        insurance_verification: seconds(
-            "SAGA_INSURANCE_DEADLINE_SECONDS",
-            defaults.insurance_verification,
-        )?,
-        sending_confirmation: seconds(
-            "SAGA_CONFIRMATION_DEADLINE_SECONDS",
-            defaults.sending_confirmation,
-        )?,
-    })
-}
 
 /// A reply reaching the orchestrator, with what the timeline should say about it (no PHI).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,12 +38,12 @@ pub struct Reply {
 /// AppointmentCreated starts the saga and sends VerifyInsurance. A saga that already exists
 /// (closed by an early AppointmentCancelled, or a re-published AppointmentCreated) is left alone.
 pub async fn start(
-    ctx: &FunctionContext,
+    outbox: Outbox<'_>,
     tx: &mut PgConnection,
     created: &AppointmentCreated,
     deadlines: &SagaDeadlines,
     now: DateTime<Utc>,
-) -> Result<(), HandlerError> {
+) -> Result<(), Error> {
     let (saga, actions) = Saga::start(created.saga_id, created.appointment_id, now, deadlines);
     let causation = Some(Record::event_id(created));
     let input = "AppointmentCreated";
@@ -78,7 +51,7 @@ pub async fn start(
         // No saga of this id, yet the insert found one: another saga runs for the appointment.
         let existing = store::saga::load(tx, saga.saga_id)
             .await?
-            .ok_or(HandlerError::SagaMismatch)?;
+            .ok_or(Error::SagaMismatch)?;
         let detail = "the saga already exists".to_owned();
         return note(
             tx,
@@ -90,21 +63,21 @@ pub async fn start(
         )
         .await;
     }
-    match send(ctx, tx, &saga, &actions, causation, now).await? {
+    match send(outbox, tx, &saga, &actions, causation, now).await? {
         Sent::Commands(sent) => note(tx, &saga, input, TimelineOutcome::Applied, sent, now).await,
-        Sent::Refused(refused) => Err(HandlerError::Refused(refused)),
+        Sent::Refused(refused) => Err(Error::Refused(refused)),
     }
 }
 
 /// Applies a reply to its saga. `causation` is the reply's event id.
 pub async fn advance(
-    ctx: &FunctionContext,
+    outbox: Outbox<'_>,
     tx: &mut PgConnection,
     reply: Reply,
     causation: Option<EventId>,
     deadlines: &SagaDeadlines,
     now: DateTime<Utc>,
-) -> Result<(), HandlerError> {
+) -> Result<(), Error> {
     let Some(saga) = store::saga::load(tx, reply.saga_id).await? else {
         return match reply.input {
             // The agent cancelled before the saga started: record it closed, so the late
@@ -129,36 +102,36 @@ pub async fn advance(
                 )
                 .await
             }
-            _ => Err(HandlerError::NotFound("saga")),
+            _ => Err(Error::NotFound("saga")),
         };
     };
-    advance_loaded(ctx, tx, saga, reply, causation, deadlines, now).await
+    advance_loaded(outbox, tx, saga, reply, causation, deadlines, now).await
 }
 
 /// Applies a reply to a saga the caller has already loaded (the sweeper checks its deadline).
 pub async fn advance_loaded(
-    ctx: &FunctionContext,
+    outbox: Outbox<'_>,
     tx: &mut PgConnection,
     saga: Saga,
     reply: Reply,
     causation: Option<EventId>,
     deadlines: &SagaDeadlines,
     now: DateTime<Utc>,
-) -> Result<(), HandlerError> {
+) -> Result<(), Error> {
     let input = reply.input.name();
     if saga.appointment_id != reply.appointment_id {
-        return Err(HandlerError::SagaMismatch);
+        return Err(Error::SagaMismatch);
     }
     let ignored = match saga.advance(&reply.input, now, deadlines) {
         SagaOutcome::Ignored { step } => format!("does not fit step {step}"),
         SagaOutcome::Advanced {
             saga: next,
             actions,
-        } => match send(ctx, tx, &next, &actions, causation, now).await? {
+        } => match send(outbox, tx, &next, &actions, causation, now).await? {
             Sent::Refused(refused) => refused.to_string(),
             Sent::Commands(sent) => {
                 if !store::saga::save(tx, &next, now).await? {
-                    return Err(HandlerError::SagaChanged(saga.saga_id));
+                    return Err(Error::SagaChanged(saga.saga_id));
                 }
                 let detail = join(reply.detail, sent);
                 return note(tx, &next, input, TimelineOutcome::Applied, detail, now).await;
@@ -184,7 +157,7 @@ async fn note(
     outcome: TimelineOutcome,
     detail: Option<String>,
     now: DateTime<Utc>,
-) -> Result<(), HandlerError> {
+) -> Result<(), Error> {
     let entry = TimelineEntry {
         input: input.to_owned(),
         outcome,
@@ -205,126 +178,43 @@ enum Sent {
 
 /// Puts the saga's next commands in the outbox.
 async fn send(
-    ctx: &FunctionContext,
+    outbox: Outbox<'_>,
     tx: &mut PgConnection,
     saga: &Saga,
     actions: &[SagaAction],
     causation: Option<EventId>,
     now: DateTime<Utc>,
-) -> Result<Sent, HandlerError> {
-    let (appointment_id, saga_id) = (saga.appointment_id, saga.saga_id);
+) -> Result<Sent, Error> {
+    if actions.is_empty() {
+        return Ok(Sent::Commands(None));
+    }
     // The records' schemas, looked up before the appointment's row lock is taken below, so a
     // cold registry call never holds it.
-    for action in actions {
-        ctx.registry
-            .version_id(action.name())
-            .await
-            .map_err(|e| StoreError::from(contract::EncodeError::from(e)))?;
-    }
+    outbox.prepare(actions.iter().map(SagaAction::name)).await?;
     let mut records = Vec::with_capacity(actions.len());
     for action in actions {
-        let name = action.name();
-        let key = format!("{}/{name}", saga.version);
-        let event_id = EventId(Uuid::new_v5(&saga_id.0, key.as_bytes()));
-        let registry = &ctx.registry;
-        let record = match action {
+        let booking = match action {
             SagaAction::VerifyInsurance => {
-                let appointment = load_for_update(tx, appointment_id)
+                let appointment = store::appointments::load_for_update(tx, saga.appointment_id)
                     .await?
-                    .ok_or(HandlerError::NotFound("appointment"))?;
-                let booking = appointment.booking;
-                let command = VerifyInsurance {
-                    event_id,
-                    occurred_at: now,
-                    appointment_id,
-                    saga_id,
-                    patient_id: booking.patient_id,
-                    clinic_id: booking.clinic_id,
-                    scheduled_for: booking.scheduled_for,
-                    r#type: booking.kind,
-                };
-                OutboxRecord::encode(registry, &command, causation).await?
+                    .ok_or(Error::NotFound("appointment"))?;
+                Some(appointment.booking)
             }
             SagaAction::SendConfirmation => {
-                let verified = AppointmentCommand::MarkInsuranceVerified;
-                match apply_command(tx, registry, appointment_id, verified, causation, now).await? {
-                    CommandOutcome::Applied { .. } => {}
-                    CommandOutcome::Refused(refused) => return Ok(Sent::Refused(refused)),
+                let cause = Cause { causation, now };
+                let verified =
+                    appointments::mark_insurance_verified(tx, outbox, saga.appointment_id, cause);
+                if let CommandOutcome::Refused(refused) = verified.await? {
+                    return Ok(Sent::Refused(refused));
                 }
-                let command = SendConfirmation {
-                    event_id,
-                    occurred_at: now,
-                    appointment_id,
-                    saga_id,
-                };
-                OutboxRecord::encode(registry, &command, causation).await?
+                None
             }
-            SagaAction::ConfirmAppointment => {
-                let command = ConfirmAppointment {
-                    event_id,
-                    occurred_at: now,
-                    appointment_id,
-                    saga_id,
-                };
-                OutboxRecord::encode(registry, &command, causation).await?
-            }
-            SagaAction::CancelAppointment { reason } => {
-                let command = CancelAppointment {
-                    event_id,
-                    occurred_at: now,
-                    appointment_id,
-                    saga_id,
-                    reason: reason.as_str().to_owned(),
-                    requested_by: CancelAppointment::REQUESTED_BY_SAGA.to_owned(),
-                };
-                OutboxRecord::encode(registry, &command, causation).await?
-            }
+            SagaAction::ConfirmAppointment | SagaAction::CancelAppointment { .. } => None,
         };
-        records.push(record);
+        let record = outbox.saga_command(saga, action, booking.as_ref(), causation, now);
+        records.push(record.await?);
     }
-    outbox::append(tx, &records).await?;
+    store::outbox::append(tx, &records).await?;
     let names: Vec<&str> = actions.iter().map(SagaAction::name).collect();
-    Ok(Sent::Commands(
-        (!names.is_empty()).then(|| format!("sent {}", names.join(", "))),
-    ))
-}
-
-/// What one saga reply function adds: its name, its record, and the reply it carries.
-pub trait SagaReplySpec: Send + Sync + 'static {
-    const NAME: &'static str;
-    type Record: Record;
-    fn reply(record: &Self::Record) -> Reply;
-}
-
-/// A Kafka function feeding one reply topic to the orchestrator.
-#[derive(Debug, Clone, Copy)]
-pub struct SagaReplyFn<S> {
-    pub spec: S,
-    pub deadlines: SagaDeadlines,
-}
-
-impl<S: Default> SagaReplyFn<S> {
-    pub fn new(deadlines: SagaDeadlines) -> Self {
-        Self {
-            spec: S::default(),
-            deadlines,
-        }
-    }
-}
-
-#[async_trait]
-impl<S: SagaReplySpec> KafkaFunction for SagaReplyFn<S> {
-    const NAME: &'static str = S::NAME;
-    type Input = S::Record;
-
-    async fn apply(
-        &self,
-        ctx: &FunctionContext,
-        tx: &mut PgConnection,
-        input: Self::Input,
-    ) -> Result<(), HandlerError> {
-        let reply = S::reply(&input);
-        let causation = Some(Record::event_id(&input));
-        advance(ctx, tx, reply, causation, &self.deadlines, Utc::now()).await
-    }
+    Ok(Sent::Commands(Some(format!("sent {}", names.join(", ")))))
 }

@@ -9,19 +9,20 @@
 //! appointment elsewhere answers 404, as an unknown one does). The agent's id is logged with
 //! the outcome and in the access audit (`store::audit`); the records themselves do not carry it.
 
-use crate::appointments::path_uuid;
 use crate::auth::Agent;
 use crate::extract::{OptionalStrictJson, StrictJson};
+use crate::fields::path_uuid;
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
+use app::appointments::{self, Cause, CommandOutcome};
+use app::Outbox;
 use axum::extract::{MatchedPath, Path, State};
 use axum::Json;
 use chrono::Utc;
-use domain::appointment::{AppointmentCommand, CommandKind, DomainError};
+use domain::appointment::{CommandKind, DomainError};
 use domain::values::CancelReason;
 use domain::{AppointmentId, AppointmentStatus};
 use serde::{Deserialize, Serialize};
-use store::appointments::{apply_command, CommandOutcome};
 use store::audit::{self, Action, Actor, Outcome};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -140,6 +141,13 @@ fn refused(error: DomainError) -> ApiError {
     }
 }
 
+/// What an agent asks of an appointment.
+#[derive(Debug, Clone)]
+enum AgentCommand {
+    Cancel(CancelReason),
+    Complete,
+}
+
 /// Applies `command` in one transaction with its access-audit entry, commits, then publishes
 /// the outbox rows. A refusal is audited too (the agent learnt the appointment's status).
 async fn run(
@@ -147,7 +155,7 @@ async fn run(
     actor: Actor<'_>,
     agent: &Agent,
     id: AppointmentId,
-    command: AppointmentCommand,
+    command: AgentCommand,
 ) -> Result<(AppointmentStatus, i32), ApiError> {
     // An appointment never moves to another clinic, so checking before the transaction holds.
     agent.reveal(
@@ -155,7 +163,17 @@ async fn run(
         "appointment",
     )?;
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
-    let outcome = apply_command(&mut tx, &state.registry, id, command, None, Utc::now()).await?;
+    let (outbox, now) = (Outbox::new(&state.registry), Utc::now());
+    let cause = Cause {
+        causation: None,
+        now,
+    };
+    let outcome = match command {
+        AgentCommand::Cancel(reason) => {
+            appointments::cancel(&mut tx, outbox, id, reason, cause).await?
+        }
+        AgentCommand::Complete => appointments::complete(&mut tx, outbox, id, cause).await?,
+    };
     let (status, version) = match outcome {
         CommandOutcome::Applied { status, version } => (status, version),
         CommandOutcome::Refused(error) => {
@@ -199,8 +217,7 @@ pub async fn cancel_appointment(
     let reason = body.validate()?;
     let cancel_reason = reason.as_str().to_owned();
     let actor = agent.actor(Action::AppointmentCancel, &route);
-    let command = AppointmentCommand::Cancel { reason };
-    let (status, version) = run(&state, actor, &agent, id, command).await?;
+    let (status, version) = run(&state, actor, &agent, id, AgentCommand::Cancel(reason)).await?;
     Ok(Json(AppointmentCommandResult {
         appointment_id: id.0,
         status: status.as_str().to_owned(),
@@ -235,7 +252,7 @@ pub async fn complete_appointment(
 ) -> Result<Json<AppointmentCommandResult>, ApiError> {
     let id = AppointmentId(path_uuid(&id, "id")?);
     let actor = agent.actor(Action::AppointmentComplete, &route);
-    let (status, version) = run(&state, actor, &agent, id, AppointmentCommand::Complete).await?;
+    let (status, version) = run(&state, actor, &agent, id, AgentCommand::Complete).await?;
     Ok(Json(AppointmentCommandResult {
         appointment_id: id.0,
         status: status.as_str().to_owned(),
