@@ -261,11 +261,7 @@ pub async fn apply_commands(
     use domain::appointment::AppointmentCommand;
     for command in commands {
         let mut tx = pool.begin().await.expect("begin");
-        let (outbox, now) = (app::Outbox::new(registry), Utc::now());
-        let cause = app::appointments::Cause {
-            causation: None,
-            now,
-        };
+        let (outbox, cause) = (app::Outbox::new(registry), app::Cause::agent());
         let outcome = match command.clone() {
             AppointmentCommand::MarkInsuranceVerified => {
                 app::appointments::mark_insurance_verified(&mut tx, outbox, id, cause).await

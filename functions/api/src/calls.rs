@@ -9,7 +9,6 @@ use crate::fields::{path_uuid, uuid_field};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use app::calls::EndCallError;
-use app::Outbox;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -116,7 +115,7 @@ pub async fn start_call(
     let clinic = clinic.ok_or(ApiError::Invalid(errors))?;
     agent.require(clinic, "clinicId")?;
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
-    let outbox = Outbox::new(&state.registry);
+    let outbox = state.outbox();
     let started = app::calls::start_call(&mut tx, outbox, clinic, &agent.id, Utc::now()).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
     messaging::Publisher::publish_for_request(
@@ -170,7 +169,7 @@ pub async fn end_call(
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
     let (ended, started_at) = app::calls::end_call(
         &mut tx,
-        Outbox::new(&state.registry),
+        state.outbox(),
         call,
         outcome,
         appointment,

@@ -41,6 +41,13 @@ pub struct AppState {
     pub auth: Arc<auth::Verifier>,
 }
 
+impl AppState {
+    /// The outbox the use cases write through, encoding with this state's registry.
+    pub fn outbox(&self) -> app::Outbox<'_> {
+        app::Outbox::new(&self.registry)
+    }
+}
+
 /// Settings read from the environment once, at start (the rule for bad values:
 /// `messaging::config`).
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 //! agent's cancel in the API is applied by the API itself, synchronously, through the same
 //! write-side rules.
 
-use app::appointments::{cancel, Cause};
-use app::Outbox;
+use app::appointments::cancel;
+use app::Cause;
 use async_trait::async_trait;
 use contract::CancelAppointment;
 use domain::values::CancelReason;
@@ -26,16 +26,18 @@ impl KafkaFunction for CancelAppointmentFn {
         tx: &mut PgConnection,
         cmd: Self::Input,
     ) -> Result<(), HandlerError> {
-        let outbox = Outbox::new(&ctx.registry);
-        let cause = Cause {
-            causation: Some(cmd.event_id),
-            now: chrono::Utc::now(),
-        };
         let reason = CancelReason::parse(&cmd.reason).map_err(|e| HandlerError::InvalidField {
             field: "reason",
             reason: e.to_string(),
         })?;
-        let outcome = cancel(tx, outbox, cmd.appointment_id, reason, cause).await?;
+        let outcome = cancel(
+            tx,
+            ctx.outbox(),
+            cmd.appointment_id,
+            reason,
+            Cause::record(cmd.event_id),
+        )
+        .await?;
         outcome.log(Self::NAME, cmd.appointment_id);
         Ok(())
     }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(cancel_appointment::CancelAppointmentFn).await
+    messaging::lambda::run(|_| Ok(cancel_appointment::CancelAppointmentFn)).await
 }

@@ -4,8 +4,8 @@
 //! `appointments.commands.schedule` is for telephony; an agent's "complete" in the API is
 //! applied by the API itself, synchronously, through the same write-side rules.
 
-use app::appointments::{complete, Cause};
-use app::Outbox;
+use app::appointments::complete;
+use app::Cause;
 use async_trait::async_trait;
 use contract::CompleteAppointment;
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
@@ -25,12 +25,13 @@ impl KafkaFunction for CompleteAppointmentFn {
         tx: &mut PgConnection,
         cmd: Self::Input,
     ) -> Result<(), HandlerError> {
-        let outbox = Outbox::new(&ctx.registry);
-        let cause = Cause {
-            causation: Some(cmd.event_id),
-            now: chrono::Utc::now(),
-        };
-        let outcome = complete(tx, outbox, cmd.appointment_id, cause).await?;
+        let outcome = complete(
+            tx,
+            ctx.outbox(),
+            cmd.appointment_id,
+            Cause::record(cmd.event_id),
+        )
+        .await?;
         outcome.log(Self::NAME, cmd.appointment_id);
         Ok(())
     }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(complete_appointment::CompleteAppointmentFn).await
+    messaging::lambda::run(|_| Ok(complete_appointment::CompleteAppointmentFn)).await
 }

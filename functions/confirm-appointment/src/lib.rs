@@ -2,8 +2,8 @@
 //! by the saga once the confirmation email is out); AWAITING_CONFIRMATION → CONFIRMED, emits
 //! AppointmentConfirmed.
 
-use app::appointments::{confirm, Cause};
-use app::Outbox;
+use app::appointments::confirm;
+use app::Cause;
 use async_trait::async_trait;
 use contract::ConfirmAppointment;
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
@@ -23,12 +23,13 @@ impl KafkaFunction for ConfirmAppointmentFn {
         tx: &mut PgConnection,
         cmd: Self::Input,
     ) -> Result<(), HandlerError> {
-        let outbox = Outbox::new(&ctx.registry);
-        let cause = Cause {
-            causation: Some(cmd.event_id),
-            now: chrono::Utc::now(),
-        };
-        let outcome = confirm(tx, outbox, cmd.appointment_id, cause).await?;
+        let outcome = confirm(
+            tx,
+            ctx.outbox(),
+            cmd.appointment_id,
+            Cause::record(cmd.event_id),
+        )
+        .await?;
         outcome.log(Self::NAME, cmd.appointment_id);
         Ok(())
     }

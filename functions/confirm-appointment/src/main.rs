@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(confirm_appointment::ConfirmAppointmentFn).await
+    messaging::lambda::run(|_| Ok(confirm_appointment::ConfirmAppointmentFn)).await
 }

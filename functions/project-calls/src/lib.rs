@@ -5,43 +5,18 @@
 //! event id (the adapter's marker). Emits nothing.
 
 use async_trait::async_trait;
-use contract::{CallEnded, CallStarted, Record, SchemaRegistry};
-use domain::EventId;
-use messaging::{FunctionContext, FunctionInput, HandlerError, KafkaFunction};
+use contract::{CallEnded, CallStarted};
+use messaging::{input_from_topics, FunctionContext, HandlerError, KafkaFunction};
 use sqlx::PgConnection;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProjectCallsFn;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallEvent {
-    Started(CallStarted),
-    Ended(CallEnded),
-}
-
-#[async_trait]
-impl FunctionInput for CallEvent {
-    async fn decode(
-        registry: &SchemaRegistry,
-        topic: &str,
-        value: &[u8],
-    ) -> Result<Self, HandlerError> {
-        match topic {
-            CallStarted::TOPIC => Ok(CallEvent::Started(
-                CallStarted::decode(registry, topic, value).await?,
-            )),
-            CallEnded::TOPIC => Ok(CallEvent::Ended(
-                CallEnded::decode(registry, topic, value).await?,
-            )),
-            other => Err(HandlerError::UnexpectedTopic(other.to_owned())),
-        }
-    }
-
-    fn event_id(&self) -> EventId {
-        match self {
-            CallEvent::Started(e) => e.event_id,
-            CallEvent::Ended(e) => e.event_id,
-        }
+input_from_topics! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum CallEvent {
+        Started(CallStarted),
+        Ended(CallEnded),
     }
 }
 

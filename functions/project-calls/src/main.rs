@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(project_calls::ProjectCallsFn).await
+    messaging::lambda::run(|_| Ok(project_calls::ProjectCallsFn)).await
 }

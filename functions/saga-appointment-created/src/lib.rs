@@ -3,7 +3,6 @@
 //! deadline and sends VerifyInsurance.
 
 use app::saga::start;
-use app::Outbox;
 use async_trait::async_trait;
 use contract::AppointmentCreated;
 use domain::saga::SagaDeadlines;
@@ -26,8 +25,7 @@ impl KafkaFunction for SagaAppointmentCreatedFn {
         tx: &mut PgConnection,
         created: Self::Input,
     ) -> Result<(), HandlerError> {
-        let outbox = Outbox::new(&ctx.registry);
         let now = chrono::Utc::now();
-        Ok(start(outbox, tx, &created, &self.deadlines, now).await?)
+        Ok(start(ctx.outbox(), tx, &created, &self.deadlines, now).await?)
     }
 }

@@ -2,7 +2,7 @@
 //! ConfirmAppointment.
 
 use app::saga::{advance, Reply};
-use app::Outbox;
+use app::Cause;
 use async_trait::async_trait;
 use contract::ConfirmationSent;
 use domain::saga::{SagaDeadlines, SagaInput};
@@ -31,8 +31,7 @@ impl KafkaFunction for SagaConfirmationSentFn {
             input: SagaInput::ConfirmationSent,
             detail: Some(format!("message {}", r.message_id)),
         };
-        let (outbox, causation) = (Outbox::new(&ctx.registry), Some(r.event_id));
-        let now = chrono::Utc::now();
-        Ok(advance(outbox, tx, reply, causation, &self.deadlines, now).await?)
+        let cause = Cause::record(r.event_id);
+        Ok(advance(ctx.outbox(), tx, reply, cause, &self.deadlines).await?)
     }
 }

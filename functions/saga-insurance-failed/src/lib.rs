@@ -2,7 +2,7 @@
 //! "Insurance verification failed: <reason>".
 
 use app::saga::{advance, Reply};
-use app::Outbox;
+use app::Cause;
 use async_trait::async_trait;
 use contract::InsuranceFailed;
 use domain::saga::{SagaDeadlines, SagaInput};
@@ -31,8 +31,7 @@ impl KafkaFunction for SagaInsuranceFailedFn {
             input: SagaInput::InsuranceFailed { reason: r.reason },
             detail: None,
         };
-        let (outbox, causation) = (Outbox::new(&ctx.registry), Some(r.event_id));
-        let now = chrono::Utc::now();
-        Ok(advance(outbox, tx, reply, causation, &self.deadlines, now).await?)
+        let cause = Cause::record(r.event_id);
+        Ok(advance(ctx.outbox(), tx, reply, cause, &self.deadlines).await?)
     }
 }

@@ -2,6 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    let deadlines = messaging::config::saga_deadlines(&messaging::config::Env::process())?;
-    messaging::lambda::run(saga_insurance_verified::SagaInsuranceVerifiedFn { deadlines }).await
+    messaging::lambda::run(|env| {
+        let deadlines = messaging::config::saga_deadlines(env)?;
+        Ok(saga_insurance_verified::SagaInsuranceVerifiedFn { deadlines })
+    })
+    .await
 }

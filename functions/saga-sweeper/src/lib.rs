@@ -11,7 +11,7 @@
 //! checks the saga's step under that lock, so a claim and a compensation never both happen.
 
 use app::saga::{advance_loaded, Reply};
-use app::Outbox;
+use app::Cause;
 use chrono::{DateTime, Utc};
 use domain::saga::{SagaDeadlines, SagaInput, SagaStep};
 use messaging::{FunctionContext, HandlerError};
@@ -51,9 +51,17 @@ pub async fn sweep(
             detail: Some(detail),
         };
         // Boxed: the orchestrator's future is deep, and the sweeper nests it in a loop.
-        let outbox = Outbox::new(&ctx.registry);
+        let cause = Cause {
+            causation: None,
+            now,
+        };
         match Box::pin(advance_loaded(
-            outbox, &mut tx, saga, reply, None, deadlines, now,
+            ctx.outbox(),
+            &mut tx,
+            saga,
+            reply,
+            cause,
+            deadlines,
         ))
         .await
         {

@@ -7,8 +7,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     messaging::lambda::init_tracing();
-    let ctx = &messaging::FunctionContext::from_env().await?;
-    let deadlines = &messaging::config::saga_deadlines(&messaging::config::Env::process())?;
+    let env = messaging::config::Env::process();
+    let deadlines = &messaging::config::saga_deadlines(&env)?;
+    let ctx = &messaging::FunctionContext::from_env(&env).await?;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
             let compensated = saga_sweeper::sweep(ctx, deadlines, chrono::Utc::now()).await?;

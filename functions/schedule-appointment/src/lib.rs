@@ -4,7 +4,6 @@
 //! patient or provider, a past or closed slot, a taken slot) is dead-lettered with the reason.
 
 use app::booking::{book, BookingError, RequestedStart, ScheduleRequest};
-use app::Outbox;
 use async_trait::async_trait;
 use contract::ScheduleAppointment;
 use domain::values::Notes;
@@ -45,8 +44,7 @@ impl KafkaFunction for ScheduleAppointmentFn {
             notes,
             causation: Some(cmd.event_id),
         };
-        let outbox = Outbox::new(&ctx.registry);
-        match book(tx, outbox, request, chrono::Utc::now()).await {
+        match book(tx, ctx.outbox(), request, chrono::Utc::now()).await {
             // The same appointment booked by an earlier delivery (under another event id).
             Ok(_) | Err(BookingError::AlreadyExists) => Ok(()),
             Err(BookingError::Failed(e)) => Err(e.into()),

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(schedule_appointment::ScheduleAppointmentFn).await
+    messaging::lambda::run(|_| Ok(schedule_appointment::ScheduleAppointmentFn)).await
 }

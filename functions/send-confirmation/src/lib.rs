@@ -41,7 +41,6 @@
 //! Patient name and email are PHI: logs and error texts carry appointment and saga ids only.
 
 use app::notifications::record_confirmation;
-use app::Outbox;
 use async_trait::async_trait;
 use aws_sdk_sesv2::config::retry::RetryConfig;
 use aws_sdk_sesv2::config::timeout::TimeoutConfig;
@@ -290,9 +289,9 @@ impl KafkaFunction for SendConfirmationFn {
         let (appointment_id, saga_id) = (cmd.appointment_id, cmd.saga_id);
         let confirmation = notifications::load_for_confirmation(&ctx.pool, appointment_id)
             .await?
-            .ok_or(HandlerError::NotFound("appointment"))?;
+            .ok_or(app::Error::NotFound("appointment"))?;
         if confirmation.saga_id != saga_id {
-            return Err(HandlerError::SagaMismatch);
+            return Err(app::Error::SagaMismatch.into());
         }
         if confirmation.status == AppointmentStatus::Cancelled {
             tracing::info!(%appointment_id, %saga_id, "appointment cancelled: no confirmation email");
@@ -328,7 +327,6 @@ impl KafkaFunction for SendConfirmationFn {
         tx: &mut PgConnection,
         cmd: Self::Input,
     ) -> Result<(), HandlerError> {
-        let outbox = Outbox::new(&ctx.registry);
-        Ok(record_confirmation(tx, outbox, &cmd, chrono::Utc::now()).await?)
+        Ok(record_confirmation(tx, ctx.outbox(), &cmd, chrono::Utc::now()).await?)
     }
 }

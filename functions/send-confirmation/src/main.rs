@@ -7,7 +7,6 @@ use send_confirmation::{sender_from_env, SendConfirmationFn};
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let sender = sender_from_env(&messaging::config::Env::process());
     let ses = aws_sdk_sesv2::Client::new(&config);
-    messaging::lambda::run(SendConfirmationFn::new(ses, sender)).await
+    messaging::lambda::run(|env| Ok(SendConfirmationFn::new(ses, sender_from_env(env)))).await
 }

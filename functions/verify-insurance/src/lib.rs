@@ -4,7 +4,6 @@
 //! by default `PolicyOnFile`, the rules applied to the policy stored with the patient.
 
 use app::insurance::{verify, InsuranceChecker, PolicyOnFile};
-use app::Outbox;
 use async_trait::async_trait;
 use contract::VerifyInsurance;
 use messaging::{FunctionContext, HandlerError, KafkaFunction};
@@ -39,8 +38,7 @@ impl KafkaFunction for VerifyInsuranceFn {
         tx: &mut PgConnection,
         cmd: Self::Input,
     ) -> Result<(), HandlerError> {
-        let outbox = Outbox::new(&ctx.registry);
         let checker = self.checker.as_ref();
-        Ok(verify(tx, outbox, checker, &cmd, chrono::Utc::now()).await?)
+        Ok(verify(tx, ctx.outbox(), checker, &cmd, chrono::Utc::now()).await?)
     }
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), messaging::lambda::Error> {
-    messaging::lambda::run(verify_insurance::VerifyInsuranceFn::default()).await
+    messaging::lambda::run(|_| Ok(verify_insurance::VerifyInsuranceFn::default())).await
 }

@@ -3,11 +3,10 @@
 //! decide, stores the new status and version and puts the event in the outbox, all in the
 //! caller's transaction. A refused transition changes nothing.
 
-use crate::{Error, Outbox};
-use chrono::{DateTime, Utc};
+use crate::{Cause, Error, Outbox};
 use domain::appointment::{apply, handle, AppointmentCommand, DomainError};
 use domain::values::CancelReason;
-use domain::{AppointmentId, AppointmentStatus, EventId};
+use domain::{AppointmentId, AppointmentStatus};
 use sqlx::PgConnection;
 use store::StoreError;
 
@@ -36,14 +35,6 @@ impl CommandOutcome {
             }
         }
     }
-}
-
-/// Who asks for a change and when: the input record that carried it (None for an agent in the
-/// API) and the time.
-#[derive(Debug, Clone, Copy)]
-pub struct Cause {
-    pub causation: Option<EventId>,
-    pub now: DateTime<Utc>,
 }
 
 /// AWAITING_CONFIRMATION → CONFIRMED, with AppointmentConfirmed.
@@ -103,7 +94,9 @@ async fn decide(
     command: AppointmentCommand,
     cause: Cause,
 ) -> Result<CommandOutcome, Error> {
-    outbox.prepare(Outbox::APPOINTMENT_CHANGES).await?;
+    outbox
+        .prepare(Outbox::change_record(command.kind()))
+        .await?;
     let current = store::appointments::load_for_update(tx, id).await?;
     let events = match handle(current.as_ref(), command) {
         Ok(events) => events,

@@ -13,7 +13,7 @@ use domain::{
 };
 use sqlx::{Acquire, PgConnection};
 use store::booking::{free_providers, insert_appointment, Inserted};
-use store::catalog::{self, Provider};
+use store::catalog::{self, Clinic, Provider};
 use store::StoreError;
 
 /// The start as the caller gave it: text from the API (read in the clinic's zone), or an
@@ -81,6 +81,50 @@ impl From<sqlx::Error> for BookingError {
     }
 }
 
+/// What a booking asks of its clinic, decided from the clinic alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RequestedSlot {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// The provider the request names; None: any free one.
+    provider: Option<Provider>,
+}
+
+/// Reads the request's start (text in the clinic's zone), checks the slot against the clinic's
+/// calendar at `now`, and finds the provider it names among the clinic's.
+fn requested_slot(
+    clinic: &Clinic,
+    request: &ScheduleRequest,
+    now: DateTime<Utc>,
+) -> Result<RequestedSlot, BookingError> {
+    let start = match &request.start {
+        RequestedStart::Text(text) => {
+            parse_start_time(text, clinic.calendar.time_zone).map_err(BookingError::InvalidStart)?
+        }
+        RequestedStart::Instant(t) => *t,
+    };
+    clinic
+        .calendar
+        .check_slot(start, request.kind, now)
+        .map_err(BookingError::Slot)?;
+    let provider = match request.provider_id {
+        Some(id) => Some(
+            clinic
+                .providers
+                .iter()
+                .find(|p| p.id == id)
+                .cloned()
+                .ok_or(BookingError::UnknownProvider)?,
+        ),
+        None => None,
+    };
+    Ok(RequestedSlot {
+        start,
+        end: start + request.kind.duration(),
+        provider,
+    })
+}
+
 /// Books an appointment inside `tx` (the caller commits). Each provider attempt runs in a
 /// savepoint, so a lost race for one provider (the exclusion constraint) moves on to the next.
 pub async fn book(
@@ -92,28 +136,16 @@ pub async fn book(
     let clinic = catalog::load_clinic(tx, request.clinic_id)
         .await?
         .ok_or(BookingError::UnknownClinic)?;
-    let start = match &request.start {
-        RequestedStart::Text(text) => {
-            parse_start_time(text, clinic.calendar.time_zone).map_err(BookingError::InvalidStart)?
-        }
-        RequestedStart::Instant(t) => *t,
-    };
+    let RequestedSlot {
+        start,
+        end,
+        provider,
+    } = requested_slot(&clinic, &request, now)?;
     let patient = catalog::load_patient(&mut *tx, request.patient_id)
         .await?
         .ok_or(BookingError::UnknownPatient)?;
-    clinic
-        .calendar
-        .check_slot(start, request.kind, now)
-        .map_err(BookingError::Slot)?;
-    let end = start + request.kind.duration();
-
-    let candidates: Vec<Provider> = match request.provider_id {
-        Some(id) => vec![clinic
-            .providers
-            .iter()
-            .find(|p| p.id == id)
-            .cloned()
-            .ok_or(BookingError::UnknownProvider)?],
+    let candidates: Vec<Provider> = match provider {
+        Some(provider) => vec![provider],
         None => free_providers(tx, &clinic, start, end).await?,
     };
 
@@ -161,4 +193,110 @@ pub async fn book(
         });
     }
     Err(BookingError::SlotTaken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone, Weekday};
+    use domain::clinic::{ClinicCalendar, OpeningHours};
+    use uuid::Uuid;
+
+    /// A Los Angeles clinic open 09:00-17:00 on weekdays, with two providers.
+    fn clinic() -> Clinic {
+        let (opens, closes) = (
+            NaiveTime::from_hms_opt(9, 0, 0).expect("time"),
+            NaiveTime::from_hms_opt(17, 0, 0).expect("time"),
+        );
+        let weekdays = [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+        ];
+        Clinic {
+            id: ClinicId(Uuid::from_u128(1)),
+            name: "Harbor Vision".to_owned(),
+            calendar: ClinicCalendar {
+                time_zone: chrono_tz::America::Los_Angeles,
+                hours: weekdays
+                    .map(|weekday| OpeningHours {
+                        weekday,
+                        opens,
+                        closes,
+                    })
+                    .to_vec(),
+            },
+            providers: [2, 3]
+                .map(|n| Provider {
+                    id: ProviderId(Uuid::from_u128(n)),
+                    name: format!("Dr. {n}"),
+                })
+                .to_vec(),
+        }
+    }
+
+    fn request(start: RequestedStart, provider_id: Option<ProviderId>) -> ScheduleRequest {
+        ScheduleRequest {
+            appointment_id: AppointmentId(Uuid::from_u128(10)),
+            saga_id: SagaId(Uuid::from_u128(11)),
+            clinic_id: ClinicId(Uuid::from_u128(1)),
+            patient_id: PatientId(Uuid::from_u128(12)),
+            provider_id,
+            start,
+            kind: AppointmentType::Routine,
+            notes: None,
+            causation: None,
+        }
+    }
+
+    /// Monday 2026-12-07, 08:00 in Los Angeles.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 7, 16, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn a_local_start_is_read_in_the_clinic_zone_and_any_free_provider_may_take_it() {
+        let text = RequestedStart::Text("2026-12-08T10:00".to_owned());
+        let slot = requested_slot(&clinic(), &request(text, None), now()).expect("bookable");
+        let start = Utc
+            .with_ymd_and_hms(2026, 12, 8, 18, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(slot.start, start);
+        assert_eq!(slot.end, start + AppointmentType::Routine.duration());
+        assert_eq!(slot.provider, None);
+    }
+
+    #[test]
+    fn a_named_provider_must_work_at_the_clinic() {
+        let start = RequestedStart::Instant(now() + chrono::Duration::hours(2));
+        let named = ProviderId(Uuid::from_u128(3));
+        let slot = requested_slot(&clinic(), &request(start.clone(), Some(named)), now());
+        assert_eq!(slot.expect("bookable").provider.map(|p| p.id), Some(named));
+        let stranger = Some(ProviderId(Uuid::from_u128(99)));
+        let refused = requested_slot(&clinic(), &request(start, stranger), now());
+        assert!(matches!(refused, Err(BookingError::UnknownProvider)));
+    }
+
+    #[test]
+    fn an_unreadable_past_or_closed_start_is_refused_before_any_lookup() {
+        let clinic = clinic();
+        let refused = |start| requested_slot(&clinic, &request(start, None), now()).err();
+        let text = RequestedStart::Text("next tuesday".to_owned());
+        assert!(matches!(refused(text), Some(BookingError::InvalidStart(_))));
+        let past = RequestedStart::Instant(now() - chrono::Duration::minutes(1));
+        assert!(matches!(
+            refused(past),
+            Some(BookingError::Slot(SlotError::InPast))
+        ));
+        let saturday = RequestedStart::Text("2026-12-12T10:00".to_owned());
+        assert!(matches!(
+            refused(saturday),
+            Some(BookingError::Slot(SlotError::ClosedThatDay(Weekday::Sat)))
+        ));
+    }
 }

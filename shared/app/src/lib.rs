@@ -23,9 +23,36 @@ pub mod saga;
 
 pub use outbox::Outbox;
 
+use chrono::{DateTime, Utc};
 use domain::appointment::DomainError;
-use domain::SagaId;
+use domain::{EventId, SagaId};
 use store::StoreError;
+
+/// Who asks for a change and when: the input record that carried it (None for an agent in the
+/// API, or the sweeper's own deadline) and the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cause {
+    pub causation: Option<EventId>,
+    pub now: DateTime<Utc>,
+}
+
+impl Cause {
+    /// The input record `event_id`, handled now.
+    pub fn record(event_id: EventId) -> Cause {
+        Cause {
+            causation: Some(event_id),
+            now: Utc::now(),
+        }
+    }
+
+    /// An agent's request through the API, handled now.
+    pub fn agent() -> Cause {
+        Cause {
+            causation: None,
+            now: Utc::now(),
+        }
+    }
+}
 
 /// Why a use case failed, as a typed cause; [`Error::is_retryable`] says whether the same input
 /// may succeed later. Messages name the problem, never data values (PHI).

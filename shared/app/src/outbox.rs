@@ -9,17 +9,17 @@
 //! so the encoding after the lock is CPU work on cached schemas. A record whose content is
 //! known before any lock (a booking) is encoded before it.
 
-use crate::Error;
+use crate::{Cause, Error};
 use chrono::{DateTime, Utc};
 use contract::{
     AppointmentCancelled, AppointmentCompleted, AppointmentConfirmed, AppointmentCreated,
-    CancelAppointment, ConfirmAppointment, ConfirmationSent, InsuranceFailed, InsuranceVerified,
-    Record, RecordHeaders, SchemaRegistry, SendConfirmation, VerifyInsurance,
+    CancelAppointment, ConfirmAppointment, ConfirmationSent, HourlyCount, InsuranceFailed,
+    InsuranceVerified, Record, RecordHeaders, SchemaRegistry, SendConfirmation, VerifyInsurance,
 };
-use domain::appointment::{AppointmentEvent, Booking};
+use domain::appointment::{AppointmentEvent, Booking, CommandKind};
 use domain::insurance::Eligibility;
 use domain::saga::{Saga, SagaAction};
-use domain::{AppointmentId, EventId, SagaId};
+use domain::{AppointmentId, ClinicId, EventId, SagaId};
 use sqlx::PgConnection;
 use store::catalog::{Clinic, Patient, Provider};
 use store::outbox::OutboxRecord;
@@ -129,13 +129,16 @@ impl<'a> Outbox<'a> {
         }
     }
 
-    /// The names of the records [`Outbox::append_appointment_event`] may write for events of
-    /// a command, for [`Outbox::prepare`].
-    pub const APPOINTMENT_CHANGES: [&'static str; 3] = [
-        AppointmentConfirmed::NAME,
-        AppointmentCancelled::NAME,
-        AppointmentCompleted::NAME,
-    ];
+    /// The record [`Outbox::append_appointment_event`] writes for the events of a command of
+    /// `kind`, for [`Outbox::prepare`]; none for a command whose events have no topic.
+    pub fn change_record(kind: CommandKind) -> Option<&'static str> {
+        match kind {
+            CommandKind::Confirm => Some(AppointmentConfirmed::NAME),
+            CommandKind::Cancel => Some(AppointmentCancelled::NAME),
+            CommandKind::Complete => Some(AppointmentCompleted::NAME),
+            CommandKind::Schedule | CommandKind::MarkInsuranceVerified => None,
+        }
+    }
 
     /// A new appointment's AppointmentCreated, encoded before the booking takes any lock.
     pub async fn appointment_created(
@@ -175,8 +178,7 @@ impl<'a> Outbox<'a> {
         saga: &Saga,
         action: &SagaAction,
         booking: Option<&Booking>,
-        causation: Option<EventId>,
-        now: DateTime<Utc>,
+        Cause { causation, now }: Cause,
     ) -> Result<OutboxRecord, Error> {
         let (appointment_id, saga_id) = (saga.appointment_id, saga.saga_id);
         let event_id = saga_command_id(saga, action);
@@ -261,6 +263,31 @@ impl<'a> Outbox<'a> {
         }
     }
 
+    /// The HourlyCount for `clinic_id`'s hour `window_start` reaching `count`, caused at `at`.
+    /// Deterministic: its event id comes from the window and the count, so a rebuild that
+    /// re-decides the same count writes the same record and the outbox keeps one.
+    pub fn hourly_count(
+        clinic_id: ClinicId,
+        window_start: DateTime<Utc>,
+        count: i64,
+        at: DateTime<Utc>,
+    ) -> HourlyCount {
+        let name = format!(
+            "hourly-count/{clinic_id}/{}/{count}",
+            window_start.timestamp_millis()
+        );
+        HourlyCount {
+            event_id: EventId(uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_URL,
+                name.as_bytes(),
+            )),
+            occurred_at: at,
+            clinic_id,
+            window_start,
+            count,
+        }
+    }
+
     /// ConfirmationSent for `command`, with SES's message id.
     pub async fn append_confirmation_sent(
         &self,
@@ -329,5 +356,23 @@ mod tests {
             saga_command_id(&saga(1), &verify),
             saga_command_id(&other_saga, &verify)
         );
+    }
+
+    #[test]
+    fn an_hour_reaching_a_count_again_is_the_same_record_and_any_other_count_a_new_one() {
+        let clinic = ClinicId(uuid::Uuid::from_u128(3));
+        let hour = DateTime::parse_from_rfc3339("2026-12-07T15:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let first = Outbox::hourly_count(clinic, hour, 4, hour);
+        let rebuilt = Outbox::hourly_count(clinic, hour, 4, hour + chrono::Duration::minutes(9));
+        assert_eq!(first.event_id, rebuilt.event_id);
+        assert_eq!((first.count, first.window_start), (4, hour));
+        let next = Outbox::hourly_count(clinic, hour, 5, hour);
+        assert_ne!(first.event_id, next.event_id);
+        let next_hour = Outbox::hourly_count(clinic, hour + chrono::Duration::hours(1), 4, hour);
+        assert_ne!(first.event_id, next_hour.event_id);
+        let other_clinic = Outbox::hourly_count(ClinicId(uuid::Uuid::from_u128(4)), hour, 4, hour);
+        assert_ne!(first.event_id, other_clinic.event_id);
     }
 }

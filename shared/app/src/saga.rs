@@ -15,14 +15,14 @@
 //!   that command. If the appointment refuses (an agent cancelled it meanwhile), the saga does
 //!   not advance; the AppointmentCancelled reply closes it.
 
-use crate::appointments::{self, Cause, CommandOutcome};
-use crate::{Error, Outbox};
+use crate::appointments::{self, CommandOutcome};
+use crate::{Cause, Error, Outbox};
 use chrono::{DateTime, Utc};
 use contract::AppointmentCreated;
 use contract::Record;
 use domain::appointment::DomainError;
 use domain::saga::{Saga, SagaAction, SagaDeadlines, SagaInput, SagaOutcome, SagaStep};
-use domain::{AppointmentId, EventId, SagaId};
+use domain::{AppointmentId, SagaId};
 use sqlx::PgConnection;
 use store::saga::{TimelineEntry, TimelineOutcome};
 
@@ -45,7 +45,10 @@ pub async fn start(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let (saga, actions) = Saga::start(created.saga_id, created.appointment_id, now, deadlines);
-    let causation = Some(Record::event_id(created));
+    let cause = Cause {
+        causation: Some(Record::event_id(created)),
+        now,
+    };
     let input = "AppointmentCreated";
     if !store::saga::insert(tx, &saga, now).await? {
         // No saga of this id, yet the insert found one: another saga runs for the appointment.
@@ -63,21 +66,21 @@ pub async fn start(
         )
         .await;
     }
-    match send(outbox, tx, &saga, &actions, causation, now).await? {
+    match send(outbox, tx, &saga, &actions, cause).await? {
         Sent::Commands(sent) => note(tx, &saga, input, TimelineOutcome::Applied, sent, now).await,
         Sent::Refused(refused) => Err(Error::Refused(refused)),
     }
 }
 
-/// Applies a reply to its saga. `causation` is the reply's event id.
+/// Applies a reply to its saga; `cause` names the reply's record.
 pub async fn advance(
     outbox: Outbox<'_>,
     tx: &mut PgConnection,
     reply: Reply,
-    causation: Option<EventId>,
+    cause: Cause,
     deadlines: &SagaDeadlines,
-    now: DateTime<Utc>,
 ) -> Result<(), Error> {
+    let now = cause.now;
     let Some(saga) = store::saga::load(tx, reply.saga_id).await? else {
         return match reply.input {
             // The agent cancelled before the saga started: record it closed, so the late
@@ -105,7 +108,7 @@ pub async fn advance(
             _ => Err(Error::NotFound("saga")),
         };
     };
-    advance_loaded(outbox, tx, saga, reply, causation, deadlines, now).await
+    advance_loaded(outbox, tx, saga, reply, cause, deadlines).await
 }
 
 /// Applies a reply to a saga the caller has already loaded (the sweeper checks its deadline).
@@ -114,11 +117,10 @@ pub async fn advance_loaded(
     tx: &mut PgConnection,
     saga: Saga,
     reply: Reply,
-    causation: Option<EventId>,
+    cause: Cause,
     deadlines: &SagaDeadlines,
-    now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let input = reply.input.name();
+    let (input, now) = (reply.input.name(), cause.now);
     if saga.appointment_id != reply.appointment_id {
         return Err(Error::SagaMismatch);
     }
@@ -127,7 +129,7 @@ pub async fn advance_loaded(
         SagaOutcome::Advanced {
             saga: next,
             actions,
-        } => match send(outbox, tx, &next, &actions, causation, now).await? {
+        } => match send(outbox, tx, &next, &actions, cause).await? {
             Sent::Refused(refused) => refused.to_string(),
             Sent::Commands(sent) => {
                 if !store::saga::save(tx, &next, now).await? {
@@ -182,8 +184,7 @@ async fn send(
     tx: &mut PgConnection,
     saga: &Saga,
     actions: &[SagaAction],
-    causation: Option<EventId>,
-    now: DateTime<Utc>,
+    cause: Cause,
 ) -> Result<Sent, Error> {
     if actions.is_empty() {
         return Ok(Sent::Commands(None));
@@ -201,7 +202,6 @@ async fn send(
                 Some(appointment.booking)
             }
             SagaAction::SendConfirmation => {
-                let cause = Cause { causation, now };
                 let verified =
                     appointments::mark_insurance_verified(tx, outbox, saga.appointment_id, cause);
                 if let CommandOutcome::Refused(refused) = verified.await? {
@@ -211,7 +211,7 @@ async fn send(
             }
             SagaAction::ConfirmAppointment | SagaAction::CancelAppointment { .. } => None,
         };
-        let record = outbox.saga_command(saga, action, booking.as_ref(), causation, now);
+        let record = outbox.saga_command(saga, action, booking.as_ref(), cause);
         records.push(record.await?);
     }
     store::outbox::append(tx, &records).await?;

@@ -22,8 +22,7 @@ use base64::Engine;
 use contract::headers::dead_letter;
 use contract::lambda::{KafkaBatchItemFailure, KafkaBatchResponse};
 use contract::{DecodeError, Record, SchemaRegistry};
-use domain::appointment::DomainError;
-use domain::{EventId, SagaId};
+use domain::EventId;
 use futures::StreamExt;
 use sqlx::Acquire;
 use sqlx::{PgConnection, PgPool};
@@ -58,6 +57,11 @@ impl FunctionContext {
             publisher,
             record_slots: Arc::new(Semaphore::new(EFFECTS_AT_ONCE)),
         }
+    }
+
+    /// The outbox the use cases write through, encoding with this context's registry.
+    pub fn outbox(&self) -> app::Outbox<'_> {
+        app::Outbox::new(&self.registry)
     }
 }
 
@@ -125,25 +129,12 @@ pub enum HandlerError {
     /// A field the domain does not accept (`reason` says why, without the value).
     #[error("{field} {reason}")]
     InvalidField { field: &'static str, reason: String },
-    /// The record names something that is not stored: an appointment, a clinic, a saga.
-    #[error("no such {0}")]
-    NotFound(&'static str),
-    /// The record's appointment and saga do not belong together.
-    #[error("the appointment and the saga do not belong together")]
-    SagaMismatch,
-    /// Another step changed the saga between this step's read and its write: retryable, and
-    /// decided again against the new state.
-    #[error("saga {0} changed concurrently")]
-    SagaChanged(SagaId),
     /// A booking its rules refuse (unknown patient, a closed or taken slot...).
     #[error("cannot book: {0}")]
     Unbookable(BookingError),
-    /// A record for the outbox could not be encoded; retryable when the registry did not answer.
-    #[error("could not encode a record for the outbox: {0}")]
-    Encode(#[from] contract::EncodeError),
-    /// The appointment refused what the saga needed of it.
+    /// The use case failed; its own verdict says whether to retry.
     #[error(transparent)]
-    Refused(DomainError),
+    App(#[from] app::Error),
     /// A service outside the database (SES) failed; `retryable` is its verdict.
     #[error("{detail}")]
     Service { detail: String, retryable: bool },
@@ -155,29 +146,12 @@ impl HandlerError {
         match self {
             HandlerError::Store(e) => e.is_retryable(),
             HandlerError::Decode(e) => e.is_retryable(),
-            HandlerError::Encode(e) => e.is_retryable(),
-            HandlerError::SagaChanged(_) => true,
+            HandlerError::App(e) => e.is_retryable(),
             HandlerError::Service { retryable, .. } => *retryable,
             HandlerError::NotBase64
             | HandlerError::UnexpectedTopic(_)
             | HandlerError::InvalidField { .. }
-            | HandlerError::NotFound(_)
-            | HandlerError::SagaMismatch
-            | HandlerError::Unbookable(_)
-            | HandlerError::Refused(_) => false,
-        }
-    }
-}
-
-impl From<app::Error> for HandlerError {
-    fn from(e: app::Error) -> Self {
-        match e {
-            app::Error::Store(e) => HandlerError::Store(e),
-            app::Error::Encode(e) => HandlerError::Encode(e),
-            app::Error::NotFound(what) => HandlerError::NotFound(what),
-            app::Error::SagaMismatch => HandlerError::SagaMismatch,
-            app::Error::SagaChanged(saga) => HandlerError::SagaChanged(saga),
-            app::Error::Refused(refused) => HandlerError::Refused(refused),
+            | HandlerError::Unbookable(_) => false,
         }
     }
 }
@@ -217,6 +191,53 @@ impl<T: Record> FunctionInput for T {
     fn event_id(&self) -> EventId {
         Record::event_id(self)
     }
+}
+
+/// Declares the input of a function that reads several topics: an enum with one variant per
+/// contract record, each decoded from the record's own topic (any other topic is refused with
+/// [`HandlerError::UnexpectedTopic`]), keyed for idempotency by the record's event id. For
+/// example `input_from_topics! { pub enum CallEvent { Started(CallStarted), Ended(CallEnded) } }`;
+/// attributes (derives) written before `enum` are kept.
+#[macro_export]
+macro_rules! input_from_topics {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident($record:ty)),+ $(,)? }) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($variant($record)),+
+        }
+
+        #[$crate::adapter::macro_support::async_trait]
+        impl $crate::FunctionInput for $name {
+            async fn decode(
+                registry: &$crate::adapter::macro_support::SchemaRegistry,
+                topic: &str,
+                value: &[u8],
+            ) -> Result<Self, $crate::HandlerError> {
+                $(
+                    if topic == <$record as $crate::adapter::macro_support::Record>::TOPIC {
+                        return Ok($name::$variant(registry.decode::<$record>(value).await?));
+                    }
+                )+
+                Err($crate::HandlerError::UnexpectedTopic(topic.to_owned()))
+            }
+
+            fn event_id(&self) -> $crate::adapter::macro_support::EventId {
+                match self {
+                    $($name::$variant(record) => {
+                        $crate::adapter::macro_support::Record::event_id(record)
+                    })+
+                }
+            }
+        }
+    };
+}
+
+/// What [`input_from_topics!`] expands to refers to, so its callers need not depend on it.
+#[doc(hidden)]
+pub mod macro_support {
+    pub use async_trait::async_trait;
+    pub use contract::{Record, SchemaRegistry};
+    pub use domain::EventId;
 }
 
 /// One Kafka-triggered function's domain step.

@@ -56,9 +56,10 @@ impl FunctionContext {
         Ok(Self::new(pool, registry, publisher))
     }
 
-    /// [`FunctionConfig::from_env`] on the process environment, then [`FunctionContext::connect`].
-    pub async fn from_env() -> Result<Self, Error> {
-        let config = FunctionConfig::from_env(&Env::process(), FunctionConfig::POOL)?;
+    /// [`FunctionConfig::from_env`] on `env` (a Kafka-triggered function's pool), then
+    /// [`FunctionContext::connect`].
+    pub async fn from_env(env: &Env) -> Result<Self, Error> {
+        let config = FunctionConfig::from_env(env, FunctionConfig::POOL)?;
         Ok(Self::connect(&config).await?)
     }
 }
@@ -98,10 +99,16 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Runs `function` as a Lambda behind a Kafka event-source mapping.
-pub async fn run<F: KafkaFunction + 'static>(function: F) -> Result<(), Error> {
+/// Runs the function `build` makes as a Lambda behind a Kafka event-source mapping. The
+/// environment is read once: `build` takes the function's own settings from the same snapshot
+/// as [`FunctionConfig`], and a bad value in either refuses to start.
+pub async fn run<F: KafkaFunction + 'static>(
+    build: impl FnOnce(&Env) -> Result<F, ConfigError>,
+) -> Result<(), Error> {
     init_tracing();
-    let ctx = FunctionContext::from_env().await?;
+    let env = Env::process();
+    let function = build(&env)?;
+    let ctx = FunctionContext::from_env(&env).await?;
     let (ctx, function) = (&ctx, &function);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KafkaEvent>| async move {

@@ -7,7 +7,6 @@ use crate::fields::{required, uuid_field};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use app::booking::{book, BookingError, RequestedStart, ScheduleRequest};
-use app::Outbox;
 use axum::extract::{MatchedPath, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -221,7 +220,7 @@ pub async fn book_appointment(
             Claim::Reused => return Err(ApiError::KeyReused),
         }
     }
-    let outbox = Outbox::new(&state.registry);
+    let outbox = state.outbox();
     let scheduled = book(&mut tx, outbox, request, Utc::now()).await?;
     let booked = [scheduled.appointment_id];
     audit::append(

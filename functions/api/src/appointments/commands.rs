@@ -14,11 +14,10 @@ use crate::extract::{OptionalStrictJson, StrictJson};
 use crate::fields::path_uuid;
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
-use app::appointments::{self, Cause, CommandOutcome};
-use app::Outbox;
+use app::appointments::{self, CommandOutcome};
+use app::Cause;
 use axum::extract::{MatchedPath, Path, State};
 use axum::Json;
-use chrono::Utc;
 use domain::appointment::{CommandKind, DomainError};
 use domain::values::CancelReason;
 use domain::{AppointmentId, AppointmentStatus};
@@ -163,11 +162,7 @@ async fn run(
         "appointment",
     )?;
     let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
-    let (outbox, now) = (Outbox::new(&state.registry), Utc::now());
-    let cause = Cause {
-        causation: None,
-        now,
-    };
+    let (outbox, cause) = (state.outbox(), Cause::agent());
     let outcome = match command {
         AgentCommand::Cancel(reason) => {
             appointments::cancel(&mut tx, outbox, id, reason, cause).await?
