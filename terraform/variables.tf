@@ -122,7 +122,7 @@ variable "auth_issuer" {
 }
 
 variable "auth_audience" {
-  description = "The JWT audience (the `aud` claim; for Cognito the app client id) accepted by the authorizer and the api function."
+  description = "The JWT audience accepted by the authorizer and the api function: the `aud` claim, or for a Cognito access token (no `aud`) its `client_id`, the app client id."
   type        = string
 }
 

@@ -12,6 +12,7 @@ mod api_read;
 mod audit;
 mod auth;
 mod broker;
+mod cognito;
 mod commands;
 mod deploy;
 mod hostile;

@@ -1,6 +1,7 @@
 //! The outbox publisher with several publishers at once (as several Lambdas run): every row is
 //! published once, and the rows of each key reach Kafka in the order they were written. The
-//! API's request path publishes only its own keys and never waits past its budget.
+//! API's request path publishes only its own keys and never waits past its budget; the relay
+//! waits for the publisher lock instead of skipping its round.
 
 use messaging::{KafkaConfig, Publisher};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -151,4 +152,41 @@ async fn a_request_stops_waiting_for_a_broker_that_does_not_answer(pool: PgPool)
     }
     assert!(locked, "the publisher lock was released");
     drop(silent);
+}
+
+#[sqlx::test(migrator = "store::MIGRATOR")]
+async fn the_relay_waits_for_a_busy_publisher_lock_where_a_writer_gives_up(pool: PgPool) {
+    let tansu = testkit::Tansu::start();
+    esm::ensure_topics(&tansu.bootstrap, &[TOPIC.to_owned()], 1)
+        .await
+        .expect("topic");
+    outbox_row(&pool, "late", "l/0").await;
+    let publisher =
+        Publisher::new(pool.clone(), &KafkaConfig::plaintext(&tansu.bootstrap)).expect("publisher");
+    // Another publisher's round holds the lock.
+    let mut holder = pool.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(7346002)")
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    assert_eq!(
+        publisher.publish_pending().await.expect("try"),
+        0,
+        "a writer's try gives up at once"
+    );
+    let relay = tokio::spawn({
+        let publisher = publisher.clone();
+        async move { publisher.relay_round().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!relay.is_finished(), "the relay waits for the lock");
+    assert_eq!(unpublished(&pool).await, vec!["late"]);
+    holder.commit().await.expect("release");
+    let published = tokio::time::timeout(Duration::from_secs(30), relay)
+        .await
+        .expect("the relay goes on once the lock is free")
+        .expect("join")
+        .expect("publish");
+    assert_eq!(published, 1);
+    assert!(unpublished(&pool).await.is_empty());
 }

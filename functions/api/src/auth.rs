@@ -2,17 +2,29 @@
 //! (health, the OpenAPI document).
 //!
 //! A token is a JWT signed with RS256 or ES256 by a key of the configured JWKS, issued by the
-//! configured issuer for the configured audience, and not expired. Its claims name the agent
-//! (`sub`, `name`) and the clinics the agent works for: `clinics` (an array of clinic ids), or
-//! `custom:clinics` (the same as a comma- or space-separated string, as Cognito custom
-//! attributes are). A `role` (or `custom:role`) claim of `SUPERVISOR` makes the agent a
-//! supervisor, who may also end other agents' calls and search the whole patient directory; any
-//! other value or none is a plain agent. A token that names no clinic is refused (403) on every
-//! route.
+//! configured issuer, not expired and not before its `nbf`. It is meant for this API in one of
+//! the two ways API Gateway's JWT authorizer accepts: its `aud` is the configured audience, or
+//! it has no `aud` and its `client_id` is the configured audience with `token_use` `access` (an
+//! Amazon Cognito access token; the audience is then the app client id). Decision: a token
+//! whose `token_use` is anything but `access` (a Cognito ID token) is refused, so the API is
+//! always called with access tokens, which carry no profile data.
+//!
+//! Its claims name the agent (`sub`, `name`) and the clinics the agent works for, from the
+//! first of these that is present: `clinics` (an array of clinic ids); `custom:clinics` (the
+//! same as a comma- or space-separated string); the `cognito:groups` named `clinic:<clinic id>`
+//! (Decision: with Cognito, an agent's clinics and role are user-pool groups, because groups are
+//! the one thing Cognito puts in access tokens without a pre-token-generation trigger; other
+//! groups are ignored). A `role` (or `custom:role`) claim of `SUPERVISOR`, or membership of the
+//! group `SUPERVISOR`, makes the agent a supervisor, who may also end other agents' calls and
+//! search the whole patient directory; anyone else is a plain agent. A token that names no
+//! clinic is refused (403) on every route.
 //! In the cloud, API Gateway's JWT authorizer checks the same token first; the
 //! function checks it again so that no route depends on the gateway being configured right.
 //!
-//! Keys come from a JWKS URL (the identity provider's). The fetched set is used for at most its
+//! Keys come from a JWKS URL (the identity provider's), over https only (plain http is allowed
+//! for a loopback host, where the tests serve theirs). A key the API cannot use (an encryption
+//! key, another algorithm, no `kid`, unreadable parameters) is skipped; the rest of the set
+//! still works. The fetched set is used for at most its
 //! maximum age (5 minutes unless configured), then fetched again, so a key the provider removed
 //! stops working within that time; while the set cannot be fetched again, requests are answered
 //! 503 rather than checked against an expired set. A token naming a key id the set does not list
@@ -27,7 +39,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::ClinicId;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -113,31 +125,68 @@ impl<S: Send + Sync> FromRequestParts<S> for Agent {
 struct Claims {
     sub: String,
     name: Option<String>,
+    /// Only whether it is there: `jsonwebtoken` checks its value.
+    aud: Option<serde::de::IgnoredAny>,
+    client_id: Option<String>,
+    token_use: Option<String>,
     clinics: Option<Vec<String>>,
     #[serde(rename = "custom:clinics")]
     custom_clinics: Option<String>,
+    #[serde(rename = "cognito:groups")]
+    groups: Option<Vec<String>>,
     role: Option<String>,
     #[serde(rename = "custom:role")]
     custom_role: Option<String>,
 }
 
-/// The `role` claim value that makes an agent a supervisor.
+/// The `role` claim value, and the group name, that make an agent a supervisor.
 pub const SUPERVISOR_ROLE: &str = "SUPERVISOR";
+
+/// The prefix of the groups that name an agent's clinics: `clinic:<clinic id>`.
+pub const CLINIC_GROUP_PREFIX: &str = "clinic:";
+
+/// Why a validly signed token is not for this API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotForUs {
+    Audience,
+    TokenUse,
+}
 
 impl Claims {
     fn supervisor(&self) -> bool {
-        self.role
-            .as_ref()
-            .or(self.custom_role.as_ref())
-            .map(String::as_str)
-            == Some(SUPERVISOR_ROLE)
+        let role = self.role.as_ref().or(self.custom_role.as_ref());
+        role.map(String::as_str) == Some(SUPERVISOR_ROLE)
+            || self.groups().any(|group| group == SUPERVISOR_ROLE)
+    }
+
+    fn groups(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().flatten().map(String::as_str)
+    }
+
+    /// Whether the token is meant for `audience`: by its `aud` (checked by the decoder), or
+    /// without one by its `client_id`; and, when it says, used as an access token.
+    fn meant_for(&self, audience: &str) -> Result<(), NotForUs> {
+        if self.aud.is_none() && self.client_id.as_deref() != Some(audience) {
+            return Err(NotForUs::Audience);
+        }
+        let access = self
+            .token_use
+            .as_deref()
+            .is_none_or(|use_| use_ == "access");
+        if !access || (self.aud.is_none() && self.token_use.is_none()) {
+            return Err(NotForUs::TokenUse);
+        }
+        Ok(())
     }
 
     fn clinics(&self) -> Result<Vec<ClinicId>, ()> {
         let listed: Vec<&str> = match (&self.clinics, &self.custom_clinics) {
             (Some(list), _) => list.iter().map(String::as_str).collect(),
             (None, Some(text)) => text.split([',', ' ']).filter(|s| !s.is_empty()).collect(),
-            (None, None) => Vec::new(),
+            (None, None) => self
+                .groups()
+                .filter_map(|group| group.strip_prefix(CLINIC_GROUP_PREFIX))
+                .collect(),
         };
         listed
             .into_iter()
@@ -206,26 +255,82 @@ impl std::fmt::Debug for Keys {
 pub enum KeyError {
     #[error("cannot fetch the JWKS: {0}")]
     Fetch(#[from] reqwest::Error),
-    #[error("the JWKS has an unusable key: {0}")]
-    Key(#[from] jsonwebtoken::errors::Error),
+    #[error("the JWKS URL must use https (plain http only for a loopback host): {0}")]
+    Insecure(String),
     #[error("the JWKS could not be fetched a moment ago; not trying again yet")]
     RecentlyFailed,
 }
 
-fn keys_of(set: &JwkSet) -> Result<HashMap<String, (DecodingKey, Algorithm)>, KeyError> {
+/// A JWKS document as fetched: each key is read on its own, so that one this library cannot
+/// read (an algorithm it does not know) is skipped instead of failing the whole set.
+#[derive(Deserialize)]
+struct FetchedSet {
+    keys: Vec<serde_json::Value>,
+}
+
+impl FetchedSet {
+    fn readable(self) -> impl Iterator<Item = Jwk> {
+        self.keys
+            .into_iter()
+            .filter_map(|key| match serde_json::from_value::<Jwk>(key) {
+                Ok(jwk) => Some(jwk),
+                Err(e) => {
+                    tracing::info!(error = %e, "JWKS key skipped: not a JWK this API can read");
+                    None
+                }
+            })
+    }
+}
+
+/// The keys the API can use, by key id: RS256 and ES256 signing keys. Any other key is skipped
+/// (and logged by its id), so one odd key does not take the whole set down.
+fn keys_of<'a>(
+    jwks: impl IntoIterator<Item = &'a Jwk>,
+) -> HashMap<String, (DecodingKey, Algorithm)> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, PublicKeyUse};
     let mut keys = HashMap::new();
-    for jwk in &set.keys {
-        let algorithm = match &jwk.algorithm {
-            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-            // Only RS256 and ES256 are accepted; other keys in the set are not ours to use.
-            _ => continue,
+    for jwk in jwks {
+        let Some(kid) = &jwk.common.key_id else {
+            continue;
         };
-        if let Some(kid) = &jwk.common.key_id {
-            keys.insert(kid.clone(), (DecodingKey::from_jwk(jwk)?, algorithm));
+        let algorithm = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            _ => {
+                tracing::info!(kid, "JWKS key skipped: neither RSA nor EC");
+                continue;
+            }
+        };
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            tracing::info!(kid, "JWKS key skipped: an encryption key");
+            continue;
+        }
+        match DecodingKey::from_jwk(jwk) {
+            Ok(key) => {
+                keys.insert(kid.clone(), (key, algorithm));
+            }
+            Err(e) => tracing::warn!(kid, error = %e, "JWKS key skipped: unusable"),
         }
     }
-    Ok(keys)
+    keys
+}
+
+/// `url` if it may carry the keys: https, or http to a loopback host.
+fn jwks_url(url: &str) -> Result<(), KeyError> {
+    let insecure = || KeyError::Insecure(url.to_owned());
+    let parsed = reqwest::Url::parse(url).map_err(|_| insecure())?;
+    let loopback = match parsed.host_str() {
+        Some("localhost" | "[::1]") => true,
+        Some(host) => host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(insecure()),
+    }
 }
 
 impl Verifier {
@@ -233,8 +338,11 @@ impl Verifier {
     /// use and again whenever its copy is older than [`DEFAULT_JWKS_MAX_AGE`].
     pub fn new(issuer: &str, audience: &str, source: KeySource) -> Result<Verifier, KeyError> {
         let by_id = match &source {
-            KeySource::Static(set) => keys_of(set)?,
-            KeySource::Url(_) => HashMap::new(),
+            KeySource::Static(set) => keys_of(&set.keys),
+            KeySource::Url(url) => {
+                jwks_url(url)?;
+                HashMap::new()
+            }
         };
         Ok(Verifier {
             issuer: issuer.to_owned(),
@@ -246,8 +354,10 @@ impl Verifier {
                 failed: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
+            // No redirects: one could lead from https to a plain-http copy of the keys.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             max_age: DEFAULT_JWKS_MAX_AGE,
             clock: Arc::new(Instant::now),
@@ -326,7 +436,7 @@ impl Verifier {
             }
         }
         let fetched = async {
-            let set: JwkSet = self
+            let set: FetchedSet = self
                 .http
                 .get(url)
                 .send()
@@ -334,7 +444,8 @@ impl Verifier {
                 .error_for_status()?
                 .json()
                 .await?;
-            keys_of(&set)
+            let readable: Vec<Jwk> = set.readable().collect();
+            Ok::<_, KeyError>(keys_of(&readable))
         }
         .await;
         let now = (self.clock)();
@@ -385,7 +496,9 @@ impl Verifier {
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `aud` is checked when present; without it, `client_id` must name us (below).
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
@@ -399,9 +512,22 @@ impl Verifier {
                 ErrorKind::InvalidIssuer => {
                     ApiError::Unauthorized("the bearer token is from an unknown issuer")
                 }
+                ErrorKind::ImmatureSignature => {
+                    ApiError::Unauthorized("the bearer token is not valid yet")
+                }
                 _ => invalid(),
             }
         })?;
+        data.claims
+            .meant_for(&self.audience)
+            .map_err(|refused| match refused {
+                NotForUs::Audience => {
+                    ApiError::Unauthorized("the bearer token is not meant for this API")
+                }
+                NotForUs::TokenUse => ApiError::Unauthorized(
+                    "the bearer token must be an access token (not an ID token)",
+                ),
+            })?;
         let clinics = data.claims.clinics().map_err(|()| invalid())?;
         let supervisor = data.claims.supervisor();
         Ok(Agent {

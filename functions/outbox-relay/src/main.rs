@@ -1,5 +1,7 @@
 //! outbox-relay: triggered by an EventBridge schedule in the cloud; publishes every outbox row
-//! the writers' publish-after-commit missed (locally the stack runs the LISTEN/NOTIFY relay).
+//! the writers' publish-after-commit missed (locally the stack runs the LISTEN/NOTIFY relay),
+//! waiting for the publisher lock when another publisher holds it (`Publisher::relay_round`):
+//! a writer that found the lock taken left its rows to the relay.
 //! Env: the database (DATABASE_URL or DATABASE_SECRET_ARN), KAFKA_BOOTSTRAP_SERVERS, KAFKA_AUTH.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -16,7 +18,7 @@ async fn main() -> Result<(), Error> {
     let publisher = &messaging::Publisher::new(pool, &kafka)?;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            let published = publisher.publish_pending().await?;
+            let published = publisher.relay_round().await?;
             tracing::info!(published, "outbox swept");
             Ok::<_, Error>(serde_json::json!({ "published": published }))
         },

@@ -141,6 +141,14 @@ impl Publisher {
         self.publish_all(Lock::Try).await
     }
 
+    /// The relay's round (the outbox-relay function on its schedule, the local relay on every
+    /// commit): publishes every unpublished row, oldest first, waiting for the publisher lock.
+    /// A writer whose own try found the lock taken relies on the relay, so the relay must not
+    /// give up while another publisher finishes. Returns how many rows it published.
+    pub async fn relay_round(&self) -> Result<usize, PublishError> {
+        self.publish_all(Lock::Wait).await
+    }
+
     async fn publish_all(&self, lock: Lock) -> Result<usize, PublishError> {
         let mut total = 0;
         loop {
@@ -244,9 +252,7 @@ impl Publisher {
                     }
                 };
             }
-            // The relay waits for the lock: a writer whose own try found it taken relies on
-            // the relay, so the relay must not give up while another publisher finishes.
-            if let Err(e) = self.publish_all(Lock::Wait).await {
+            if let Err(e) = self.relay_round().await {
                 tracing::warn!(error = %e, "outbox relay round failed; will retry");
             }
             let notified = async {
