@@ -14,8 +14,14 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
   authorizer_type  = "JWT"
   identity_sources = ["$request.header.Authorization"]
   jwt_configuration {
-    issuer   = var.auth_issuer
-    audience = [var.auth_audience]
+    issuer   = local.auth_issuer
+    audience = [local.auth_audience]
+  }
+  lifecycle {
+    precondition {
+      condition     = local.create_user_pool || var.auth_audience != null
+      error_message = "auth_audience is required with auth_issuer (for Cognito: the app client id)."
+    }
   }
 }
 

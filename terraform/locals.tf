@@ -38,7 +38,11 @@ locals {
 
   scheduled = { for name, f in local.functions : name => f if f.trigger == "schedule" }
 
-  jwks_url = coalesce(var.auth_jwks_url, "${trimsuffix(var.auth_issuer, "/")}/.well-known/jwks.json")
+  # The identity provider: the one given, or the user pool cognito.tf creates.
+  create_user_pool = var.auth_issuer == null
+  auth_issuer      = local.create_user_pool ? "https://${aws_cognito_user_pool.agents[0].endpoint}" : var.auth_issuer
+  auth_audience    = local.create_user_pool ? aws_cognito_user_pool_client.dashboard[0].id : var.auth_audience
+  jwks_url         = coalesce(var.auth_jwks_url, "${trimsuffix(local.auth_issuer, "/")}/.well-known/jwks.json")
 
   # Environment variables by group; every function gets the common ones.
   env_common = {
@@ -64,8 +68,8 @@ locals {
       RETENTION_PROCESSED_DAYS = tostring(var.retention_processed_days)
     }
     auth = {
-      AUTH_ISSUER   = var.auth_issuer
-      AUTH_AUDIENCE = var.auth_audience
+      AUTH_ISSUER   = local.auth_issuer
+      AUTH_AUDIENCE = local.auth_audience
       AUTH_JWKS_URL = local.jwks_url
     }
   }

@@ -38,3 +38,26 @@ output "create_topics_command" {
     "--retention-ms ${local.catalogue.topic_settings.retention_ms}",
   ])
 }
+
+output "auth_issuer" {
+  description = "The JWT issuer the API trusts (the created user pool's when auth_issuer was not given)."
+  value       = local.auth_issuer
+}
+
+output "dashboard_config" {
+  description = "dashboard/dist/config.json for this deployment (README: Sign-in and config.json)."
+  value = jsonencode({
+    apiBaseUrl = ""
+    auth = {
+      mode     = "oidc"
+      issuer   = local.auth_issuer
+      clientId = local.auth_audience
+      scope    = "openid profile email"
+    }
+  })
+}
+
+output "user_pool_id" {
+  description = "The created Cognito user pool (null when auth_issuer was given): add clinic:<id> groups and agents here."
+  value       = local.create_user_pool ? aws_cognito_user_pool.agents[0].id : null
+}

@@ -117,13 +117,15 @@ variable "retention_processed_days" {
 }
 
 variable "auth_issuer" {
-  description = "JWT issuer (the `iss` claim) trusted by the API Gateway authorizer and the api function, e.g. https://cognito-idp.<region>.amazonaws.com/<pool-id>."
+  description = "JWT issuer (the `iss` claim) trusted by the API Gateway authorizer and the api function, e.g. https://cognito-idp.<region>.amazonaws.com/<pool-id>. null: create a Cognito user pool for the agents (cognito.tf) and trust it."
   type        = string
+  default     = null
 }
 
 variable "auth_audience" {
-  description = "The JWT audience accepted by the authorizer and the api function: the `aud` claim, or for a Cognito access token (no `aud`) its `client_id`, the app client id."
+  description = "The JWT audience accepted by the authorizer and the api function: the `aud` claim, or for a Cognito access token (no `aud`) its `client_id`, the app client id. Required with auth_issuer; ignored without it (the created app client's id is used)."
   type        = string
+  default     = null
 }
 
 variable "auth_jwks_url" {
