@@ -6,6 +6,9 @@ resource "aws_apigatewayv2_api" "http" {
   name          = var.name
   protocol_type = "HTTP"
   # No CORS: the dashboard reaches the API through its own CloudFront origin (/api/*).
+  # The default execute-api endpoint stays on: it is CloudFront's origin for /api/*, and only a
+  # custom domain name (a certificate and DNS of the deployer's own) could replace it. Every
+  # route on it but health and the OpenAPI document needs the same JWT as through CloudFront.
 }
 
 resource "aws_apigatewayv2_authorizer" "jwt" {

@@ -82,9 +82,45 @@ resource "aws_cloudfront_origin_access_control" "dashboard" {
   signing_protocol                  = "sigv4"
 }
 
+# The single-page app routes on the client: a dashboard path without a file extension
+# (`/book`, `/appointments/<id>`) is served index.html, so a reload keeps the screen. Only on
+# the dashboard's behaviour: /api/* answers as the API does (a 403 stays a problem+json 403).
+resource "aws_cloudfront_function" "spa_routes" {
+  name    = "${var.name}-spa-routes"
+  runtime = "cloudfront-js-2.0"
+  comment = "Dashboard routes without a file extension serve index.html"
+  publish = true
+  code    = <<-EOT
+    function handler(event) {
+      var request = event.request;
+      var last = request.uri.split("/").pop();
+      if (last.indexOf(".") === -1) {
+        request.uri = "/index.html";
+      }
+      return request;
+    }
+  EOT
+}
+
+# The dashboard's Content-Security-Policy: dashboard/csp.txt (the local stack serves the same
+# file's policy, and the browser tests run under it), with the identity provider's endpoints
+# added to connect-src for the OIDC sign-in (discovery, token exchange; Cognito's token
+# endpoint is on its hosted domain, *.amazoncognito.com).
+locals {
+  dashboard_csp = replace(
+    trimspace(file("${path.module}/../dashboard/csp.txt")),
+    "connect-src 'self'",
+    "connect-src 'self' ${regex("^https://[^/]+", local.auth_issuer)} https://*.amazoncognito.com",
+  )
+}
+
 resource "aws_cloudfront_response_headers_policy" "dashboard" {
   name = "${var.name}-security-headers"
   security_headers_config {
+    content_security_policy {
+      content_security_policy = local.dashboard_csp
+      override                = true
+    }
     content_type_options {
       override = true
     }
@@ -205,6 +241,10 @@ resource "aws_cloudfront_distribution" "dashboard" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.dashboard.id
     compress                   = true
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.spa_routes.arn
+    }
   }
 
   ordered_cache_behavior {
@@ -216,13 +256,6 @@ resource "aws_cloudfront_distribution" "dashboard" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
     origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_but_host.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.dashboard.id
-  }
-
-  # The single-page app routes on the client: unknown paths serve index.html.
-  custom_error_response {
-    error_code         = 403
-    response_code      = 200
-    response_page_path = "/index.html"
   }
 
   logging_config {

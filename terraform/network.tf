@@ -126,13 +126,35 @@ resource "aws_security_group" "functions" {
   name        = "${var.name}-functions"
   description = "Lambda functions: outbound to MSK, RDS Proxy and the AWS APIs"
   vpc_id      = local.vpc_id
-  egress {
-    description = "HTTPS to the AWS APIs (Glue, Secrets Manager, SES, STS) and Kafka/PostgreSQL inside the VPC"
-    from_port   = 0
-    to_port     = 65535
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+  # Egress: the rules below, exactly what the functions reach (no inline rules, so the rules
+  # can name the MSK and database groups, which name this one).
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_https" {
+  security_group_id = aws_security_group.functions.id
+  description       = "HTTPS to the AWS APIs (Glue, Secrets Manager, SES, STS) and the identity provider's JWKS, through the NAT gateway"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_kafka" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "Kafka SASL/IAM over TLS to the MSK brokers"
+  ip_protocol                  = "tcp"
+  from_port                    = 9098
+  to_port                      = 9098
+  referenced_security_group_id = aws_security_group.msk.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "functions_database" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "PostgreSQL to the RDS Proxy"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.database.id
 }
 
 resource "aws_security_group" "msk" {

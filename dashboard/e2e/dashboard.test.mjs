@@ -4,6 +4,7 @@
 // what the one before left. Screenshots of every screen go to test-results/.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 
@@ -19,6 +20,8 @@ let page;
 let agent;
 let token;
 let clinics;
+/** What the browser reported against the dashboard's Content-Security-Policy, over every test. */
+const cspViolations = [];
 
 // Demo patient n (1..50) has the id 0e000000-0000-4000-8000-<n in hex>.
 const patientId = (n) => `0e000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
@@ -106,7 +109,16 @@ before(async () => {
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: BROWSER_ZONE });
+  // Every violation of the page's Content-Security-Policy is reported as a console error.
+  await context.addInitScript(() =>
+    document.addEventListener("securitypolicyviolation", (e) =>
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`),
+    ),
+  );
   page = await context.newPage();
+  page.on("console", (message) => {
+    if (/CSP violation|Content Security Policy/.test(message.text())) cspViolations.push(message.text());
+  });
   page.setDefaultTimeout(20_000);
 });
 
@@ -287,4 +299,13 @@ test("with the API down the dashboard shows a banner, not a blank page", async (
   } finally {
     await page.unroute("**/api/v1/**");
   }
+});
+
+test("every screen ran under the dashboard's Content-Security-Policy without a violation", async () => {
+  const policy = readFileSync(new URL("../csp.txt", import.meta.url), "utf8").trim();
+  for (const path of ["/", "/book", `/appointments/${patientId(1)}`]) {
+    const response = await fetch(BASE + path);
+    assert.equal(response.headers.get("content-security-policy"), policy, `${path} is served under the policy`);
+  }
+  assert.deepEqual(cspViolations, [], "the browser blocked nothing the dashboard does");
 });

@@ -1,7 +1,10 @@
 //! Serves the built dashboard (`dashboard/dist`, built by `npm run build`) on the API's port,
 //! as CloudFront does in the cloud: `/api/*` and `/_local/*` stay the API's (with its own
 //! problem+json 404), a file in dist is served as it is, and any other path gets index.html so
-//! the app's own routes (`/book`, `/appointments/{id}`) survive a reload.
+//! the app's own routes (`/book`, `/appointments/{id}`) survive a reload. Every dashboard
+//! response carries the Content-Security-Policy of `dashboard/csp.txt`, the policy CloudFront
+//! sends in the cloud (which adds the identity provider to connect-src), so the browser tests
+//! run under it.
 
 use axum::extract::Request;
 use axum::response::IntoResponse;
@@ -9,6 +12,9 @@ use axum::Router;
 use std::path::PathBuf;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
+
+/// The dashboard's Content-Security-Policy (terraform/dashboard.tf sends the same).
+pub const CONTENT_SECURITY_POLICY: &str = include_str!("../../../dashboard/csp.txt");
 
 /// Where `npm run build` puts the dashboard.
 pub fn dist_dir() -> PathBuf {
@@ -36,8 +42,28 @@ pub fn with_dashboard(api: Router) -> Router {
             if path.starts_with("/api/") || path.starts_with("/_local/") {
                 api.oneshot(request).await
             } else {
-                Ok(files.oneshot(request).await.into_response())
+                let mut response = files.oneshot(request).await.into_response();
+                response.headers_mut().insert(
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY.trim_ascii()),
+                );
+                Ok(response)
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_is_one_header_value_whose_connect_src_the_cloud_extends() {
+        let policy = CONTENT_SECURITY_POLICY.trim_ascii();
+        assert!(axum::http::HeaderValue::from_str(policy).is_ok());
+        // terraform/dashboard.tf adds the identity provider after exactly this text.
+        assert!(policy.contains("connect-src 'self';"), "{policy}");
+        assert!(policy.contains("script-src 'self';"), "{policy}");
+        assert!(!policy.contains("unsafe-"), "{policy}");
+    }
 }
