@@ -149,6 +149,10 @@ impl Stack {
             .await
             .map_err(|(e, _)| e)
             .expect("produce");
+        // Records from outside the outbox: nothing else tells a dozing mapping about them.
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.runtime.wake();
+        }
     }
 
     /// Stops the pipeline abruptly (as a crash would: uncommitted work is redelivered) and

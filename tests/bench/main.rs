@@ -116,6 +116,18 @@ async fn wait_idle(runtime: &esm::Runtime, timeout: Duration) -> bool {
     false
 }
 
+/// Waits until every mapping dozes (esm::RuntimeOptions::doze_after): the pipeline at rest.
+async fn wait_dozing(runtime: &esm::Runtime, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if runtime.status().iter().all(|m| m.dozing) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// How long a projection rebuild may take to catch up before the bench reports it failed.
 const REBUILD_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -199,7 +211,12 @@ async fn run(
     broker_dir: &std::path::Path,
 ) -> anyhow::Result<report::Results> {
     let clients = u32::try_from(args.concurrency)?;
-    let mut options = esm::RuntimeOptions::default();
+    // Idle mappings doze after 30 s (off by default: see esm::DOZE_OFF), so the idle figure
+    // is what a dozing pipeline costs the broker.
+    let mut options = esm::RuntimeOptions {
+        doze_after: Duration::from_secs(30),
+        ..esm::RuntimeOptions::default()
+    };
     if let Some(ms) = args.fetch_wait_ms {
         options.fetch_wait_max = Duration::from_millis(ms);
     }
@@ -376,7 +393,7 @@ async fn run(
         profiling,
     ));
     let commits_before = stack.commits().await?;
-    let broker_cpu_before = stack::broker_cpu_seconds(broker_dir)?;
+    let cpu_before = stack::CpuSample::now(broker_dir)?;
     let pipeline_started = Instant::now();
     stack.start_pipeline(options.clone()).await?;
     let done = stack
@@ -391,8 +408,15 @@ async fn run(
     let commits = stack.commits().await? - commits_before;
     let _ = stop_profile.send(true);
     let sessions = profiler.await??;
-    let broker_cores = (stack::broker_cpu_seconds(broker_dir)? - broker_cpu_before)
-        / pipeline_started.elapsed().as_secs_f64();
+    let cpu = stack::CpuSample::now(broker_dir)?
+        .cores_since(&cpu_before, pipeline_started.elapsed().as_secs_f64());
+    let drained = Instant::now();
+    let dozing = wait_dozing(&*stack.runtime()?, IDLE_TIMEOUT).await;
+    let dozed_after_seconds = drained.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        dozing,
+        "the mappings did not all doze within {IDLE_TIMEOUT:?} of the drain"
+    );
     let broker_idle_cores = stack::broker_idle_cores(broker_dir).await?;
     let ends: Vec<Instant> = ids
         .iter()
@@ -423,14 +447,15 @@ async fn run(
         overall_per_second,
         steps_per_saga: 1.0 + processed as f64 / ids.len() as f64,
         commits_per_saga: commits as f64 / ids.len() as f64,
-        broker_cores,
+        cpu,
         broker_idle_cores,
+        dozed_after_seconds,
         sessions,
     };
     say(&format!(
         "  {:.0} sagas/s steady ({:.0}/s overall), {:.1} steps and {:.1} commits per saga, {} CONFIRMED; broker {:.2} cores draining, {:.2} idle",
         sagas.sagas_per_second, sagas.overall_per_second, sagas.steps_per_saga, sagas.commits_per_saga, confirmed,
-        sagas.broker_cores, sagas.broker_idle_cores
+        sagas.cpu.broker, sagas.broker_idle_cores
     ));
 
     let mut open_loop = Vec::new();

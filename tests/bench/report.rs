@@ -72,13 +72,30 @@ pub struct SagaThroughput {
     pub steps_per_saga: f64,
     /// Database commits per saga, measured (pg_stat_database).
     pub commits_per_saga: f64,
-    /// The broker's CPU use while draining, in cores (tansu's storage is one task).
-    pub broker_cores: f64,
-    /// The broker's CPU use with the pipeline idle for 5 s after the drain: the cost of the
-    /// mappings' fetches alone.
+    /// Where the machine's CPU went while draining, in cores.
+    pub cpu: CpuCores,
+    /// The broker's CPU use over 5 s with the pipeline idle, once every mapping dozes: what an
+    /// idle pipeline costs it (heartbeats, probes, lag measurements).
     pub broker_idle_cores: f64,
+    /// How long after the drain every mapping dozed.
+    pub dozed_after_seconds: f64,
     /// What the database sessions were doing during the drain.
     pub sessions: crate::stack::SessionProfile,
+}
+
+/// Average cores in use over a stretch of time.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CpuCores {
+    /// The cores this machine has.
+    pub available: usize,
+    /// Every process on the machine.
+    pub busy: f64,
+    /// The broker (tansu's storage is one task).
+    pub broker: f64,
+    /// PostgreSQL.
+    pub database: f64,
+    /// The bench process: the API, the functions, the runtime, the relay, the load.
+    pub bench: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,7 +223,8 @@ impl Results {
         }
         let _ = writeln!(
             out,
-            "| broker CPU, every consumer idle | {:.2} cores | bare-client chain's groups idle: {} | — | ≤ 0.1 core | {} |",
+            "| broker CPU, pipeline idle (every mapping dozing, {:.1} s after the drain) | {:.2} cores | bare-client chain's groups idle (polling): {} | — | ≤ 0.1 core | {} |",
+            s.dozed_after_seconds,
             s.broker_idle_cores,
             chain.map_or("failed".to_owned(), |c| format!("{:.2} cores", c.broker_idle_cores)),
             verdict(s.broker_idle_cores <= 0.1)
@@ -257,7 +275,13 @@ impl Results {
         let _ = writeln!(
             out,
             "\nContext: the broker takes {:.0} records/s from one producer (acks=all) and gives {:.0}/s to one consumer; {:.1} database commits per saga; the broker (tansu) used {:.2} cores while draining and {:.2} cores with the pipeline idle; the SES stand-in (moto) answers {:.0} SendEmail/s at {} in flight; {} of {} drained sagas CONFIRMED.\n",
-            c.produce_per_second, c.bare_per_second, s.commits_per_saga, s.broker_cores, s.broker_idle_cores, self.ses.per_second, self.ses.concurrency, s.confirmed, s.sagas
+            c.produce_per_second, c.bare_per_second, s.commits_per_saga, s.cpu.broker, s.broker_idle_cores, self.ses.per_second, self.ses.concurrency, s.confirmed, s.sagas
+        );
+        let _ = writeln!(
+            out,
+            "Where the CPU went during the drain (average cores of {} available): the whole machine {:.2}; the broker {:.2}, PostgreSQL {:.2}, the bench process (API, functions, runtime, relay, load) {:.2}, everything else {:.2}.\n",
+            s.cpu.available, s.cpu.busy, s.cpu.broker, s.cpu.database, s.cpu.bench,
+            s.cpu.busy - s.cpu.broker - s.cpu.database - s.cpu.bench
         );
         match (&self.header_lookup, &self.header_lookup_error) {
             (Some(h), _) => {

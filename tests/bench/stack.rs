@@ -369,19 +369,88 @@ impl BenchStack {
     }
 }
 
-/// CPU seconds the broker with its data in `broker_dir` has used so far (user + system, from
-/// /proc; the kernel reports them in USER_HZ, 100 per second on Linux).
+/// CPU seconds the broker with its data in `broker_dir` has used so far.
 pub fn broker_cpu_seconds(broker_dir: &Path) -> anyhow::Result<f64> {
     let pid = std::fs::read_to_string(broker_dir.join("tansu.pid"))?;
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))?;
+    Ok(process_cpu_seconds(pid.trim())?.0)
+}
+
+/// CPU seconds process `pid` ("self" for this one) has used so far (user + system), and its
+/// command name, from /proc; the kernel counts in USER_HZ, 100 per second on Linux. Its
+/// reaped children's time is included, so a parent (PostgreSQL's postmaster) keeps what its
+/// exited backends used.
+fn process_cpu_seconds(pid: &str) -> anyhow::Result<(f64, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let (head, after) = stat.rsplit_once(')').context("no command in /proc stat")?;
+    let name = head.split_once('(').map_or("", |(_, name)| name).to_owned();
     // Fields after the command name (which may hold spaces) start at field 3 (state).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| -> anyhow::Result<f64> {
         Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
     };
-    // utime and stime are fields 14 and 15; `fields[0]` is field 3.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    // utime, stime, cutime and cstime are fields 14 to 17; `fields[0]` is field 3.
+    Ok((
+        (ticks(11)? + ticks(12)? + ticks(13)? + ticks(14)?) / 100.0,
+        name,
+    ))
+}
+
+/// Where the machine's CPU went so far, in CPU seconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSample {
+    /// Every core's busy time (/proc/stat: all but idle and iowait).
+    pub machine: f64,
+    pub broker: f64,
+    /// Every `postgres` process (the server's backends and its postmaster).
+    pub database: f64,
+    /// This process: the API, the pipeline's functions and runtime, the load generator.
+    pub bench: f64,
+}
+
+impl CpuSample {
+    pub fn now(broker_dir: &Path) -> anyhow::Result<CpuSample> {
+        let stat = std::fs::read_to_string("/proc/stat")?;
+        let cpu = stat.lines().next().context("empty /proc/stat")?;
+        let ticks: Vec<f64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        // user nice system idle iowait irq softirq steal ...
+        let busy: f64 =
+            ticks.iter().sum::<f64>() - ticks.get(3).unwrap_or(&0.0) - ticks.get(4).unwrap_or(&0.0);
+        let mut database = 0.0;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            // A process may end between the listing and the read.
+            if let Ok((seconds, name)) = process_cpu_seconds(&pid) {
+                if name == "postgres" {
+                    database += seconds;
+                }
+            }
+        }
+        Ok(CpuSample {
+            machine: busy / 100.0,
+            broker: broker_cpu_seconds(broker_dir)?,
+            database,
+            bench: process_cpu_seconds("self")?.0,
+        })
+    }
+
+    /// Average cores each used between `earlier` and this sample, `seconds` apart.
+    pub fn cores_since(&self, earlier: &CpuSample, seconds: f64) -> crate::report::CpuCores {
+        let per = |now: f64, then: f64| (now - then) / seconds;
+        crate::report::CpuCores {
+            available: std::thread::available_parallelism().map_or(0, usize::from),
+            busy: per(self.machine, earlier.machine),
+            broker: per(self.broker, earlier.broker),
+            database: per(self.database, earlier.database),
+            bench: per(self.bench, earlier.bench),
+        }
+    }
 }
 
 /// The broker's CPU use in cores over the next 5 s (with the consumers idle: what their

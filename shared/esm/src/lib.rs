@@ -19,6 +19,7 @@ pub use filter::{FilterCriteria, FilterError, MAX_FILTERS, MAX_PATTERN_LENGTH};
 pub use invoke::{HttpInvoker, InvokeError, Invoker};
 pub use runtime::{
     status_router, Activity, LastError, MappingStatus, PartitionStatus, Runtime, RuntimeOptions,
+    DOZE_OFF, RESUME_PICKUP,
 };
 pub use template::{
     all_topics, mappings_from_template, Mapping, SourceKind, StartingPosition, TemplateError,

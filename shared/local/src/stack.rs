@@ -1,6 +1,7 @@
 //! The local pipeline: topics from the one list, every Kafka trigger of template.yaml run by
 //! the event-source-mapping runtime with the in-process invoker, the LISTEN/NOTIFY outbox
-//! relay, and the saga sweeper and the retention purge on timers (the cloud's schedules). Used by `clinic-local up`
+//! relay (which wakes the runtime's dozing mappings when it has seen records reach the
+//! broker), and the saga sweeper and the retention purge on timers (the cloud's schedules). Used by `clinic-local up`
 //! and by the end-to-end tests, so both run the same thing.
 
 use crate::functions::InProcessInvoker;
@@ -78,7 +79,14 @@ pub async fn start_pipeline(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let relay_stopped = until_stopped(stopped.clone());
-    let relay = tokio::spawn(async move { publisher.run_relay(RELAY_SWEEP, relay_stopped).await });
+    let relay = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            publisher
+                .run_relay(RELAY_SWEEP, || runtime.wake(), relay_stopped)
+                .await;
+        })
+    };
     let pool = ctx.pool.clone();
     let sweeper = every(SAGA_SWEEP, until_stopped(stopped.clone()), move || {
         let ctx = ctx.clone();

@@ -228,14 +228,20 @@ impl Publisher {
     }
 
     /// The local relay: publishes whenever a writer commits (LISTEN outbox), and every
-    /// `sweep` as a safety net, until `shutdown` resolves.
+    /// `sweep` as a safety net, until `shutdown` resolves. After each round that a commit
+    /// started, or that published rows, it calls `published`: the records of every outbox row
+    /// committed before that round are in the broker then (sent by their writer right after
+    /// its commit, or by this round, which waits for the writer's lock), so the local
+    /// event-source-mapping runtime can stop dozing for them (`esm::Runtime::wake`).
     pub async fn run_relay(
         &self,
         sweep: Duration,
+        published: impl Fn(),
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
         let mut listener = None;
+        let mut notified = false;
         loop {
             if listener.is_none() {
                 listener = match PgListener::connect_with(&self.pool).await {
@@ -252,10 +258,13 @@ impl Publisher {
                     }
                 };
             }
-            if let Err(e) = self.relay_round().await {
-                tracing::warn!(error = %e, "outbox relay round failed; will retry");
+            match self.relay_round().await {
+                Ok(rows) if notified || rows > 0 => published(),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox relay round failed; will retry"),
             }
-            let notified = async {
+            notified = false;
+            let notification = async {
                 match listener.as_mut() {
                     Some(l) => {
                         if l.recv().await.is_err() {
@@ -268,7 +277,7 @@ impl Publisher {
             };
             tokio::select! {
                 () = &mut shutdown => return,
-                ok = notified => if !ok { listener = None },
+                ok = notification => if ok { notified = true } else { listener = None },
                 () = tokio::time::sleep(sweep) => {}
             }
         }

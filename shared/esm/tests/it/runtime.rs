@@ -545,3 +545,144 @@ async fn the_runtime_carries_on_after_the_broker_crashes() {
     assert_eq!(delivered, ["v0", "v1", "v2", "v3"]);
     runtime.shutdown().await;
 }
+
+/// Starts one mapping of `topic` with these doze settings.
+fn dozer(
+    broker: &testkit::Tansu,
+    topic: &str,
+    doze_probe: Duration,
+    invoker: Arc<TestInvoker>,
+) -> esm::Runtime {
+    let options = esm::RuntimeOptions {
+        doze_after: Duration::from_millis(500),
+        doze_probe,
+        ..support::options()
+    };
+    esm::Runtime::start(
+        vec![support::mapping(topic, topic)],
+        &broker.bootstrap,
+        invoker,
+        options,
+    )
+    .expect("start the runtime")
+}
+
+#[tokio::test]
+async fn an_idle_mapping_dozes_until_woken_and_then_gets_what_waited() {
+    let broker = testkit::Tansu::start();
+    let topic = "dozing";
+    create_topic(&broker.bootstrap, topic, 2).await;
+    let invoker = TestInvoker::succeeding();
+    // Probes an hour apart: only a wake ends this doze.
+    let runtime = dozer(&broker, topic, Duration::from_secs(3600), invoker.clone());
+    produce(&broker.bootstrap, topic, &numbered(2, 2)).await;
+    eventually("2 processed, then dozing", || {
+        let s = status(&runtime, topic);
+        s.processed_records == 2 && s.dozing
+    })
+    .await;
+
+    produce(&broker.bootstrap, topic, &numbered(3, 2)).await;
+    eventually("lag 3 while dozing", || {
+        status(&runtime, topic).lag == Some(3)
+    })
+    .await;
+    // Longer than an awake mapping takes to fetch and batch them.
+    tokio::time::sleep(esm::RESUME_PICKUP + Duration::from_secs(1)).await;
+    let s = status(&runtime, topic);
+    assert_eq!(
+        (s.processed_records, s.dozing, s.lag),
+        (2, true, Some(3)),
+        "a dozing mapping fetches nothing"
+    );
+
+    runtime.wake();
+    eventually("the 3 records that waited processed, lag 0", || {
+        let s = status(&runtime, topic);
+        s.processed_records == 5 && s.lag == Some(0)
+    })
+    .await;
+    assert_eq!(invoker.all_delivered().len(), 5, "each record once");
+    eventually("dozing again", || status(&runtime, topic).dozing).await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dozing_mapping_probes_for_records_no_one_woke_it_for() {
+    let broker = testkit::Tansu::start();
+    let topic = "probing";
+    create_topic(&broker.bootstrap, topic, 1).await;
+    let invoker = TestInvoker::succeeding();
+    let runtime = dozer(&broker, topic, Duration::from_millis(500), invoker.clone());
+    eventually("dozing before any record", || {
+        status(&runtime, topic).dozing
+    })
+    .await;
+    produce(&broker.bootstrap, topic, &numbered(4, 1)).await;
+    eventually("4 processed without a wake", || {
+        status(&runtime, topic).processed_records == 4
+    })
+    .await;
+    assert_eq!(
+        offsets_of(&invoker.all_delivered(), 0),
+        vec![0, 1, 2, 3],
+        "in order, once"
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rebalance_wakes_a_dozing_mapping_for_every_partition_it_owns() {
+    let broker = testkit::Tansu::start();
+    let topic = "redozing";
+    create_topic(&broker.bootstrap, topic, 4).await;
+    let mapping = support::mapping(topic, topic);
+    let first = TestInvoker::succeeding();
+    let a = dozer(&broker, topic, Duration::from_secs(3600), first.clone());
+    eventually("the first runtime owns all 4 partitions and dozes", || {
+        let s = status(&a, topic);
+        s.assigned_partitions.len() == 4 && s.dozing
+    })
+    .await;
+    let b = support::start(vec![mapping], &broker.bootstrap, TestInvoker::succeeding());
+    eventually(
+        "the partitions are shared, and the first dozes again",
+        || {
+            let s = status(&a, topic);
+            s.assigned_partitions.len() == 2 && s.dozing
+        },
+    )
+    .await;
+    let mine = status(&a, topic).assigned_partitions;
+    let waiting: Vec<Out> = mine
+        .iter()
+        .map(|p| Out::new(*p, &format!("k{p}"), &format!("v{p}")))
+        .collect();
+    produce(&broker.bootstrap, topic, &waiting).await;
+    tokio::time::sleep(esm::RESUME_PICKUP + Duration::from_secs(1)).await;
+    assert!(
+        first.all_delivered().is_empty(),
+        "nothing fetched while dozing"
+    );
+
+    // Its partitions were paused by its dozes; taking all four back, it fetches them all.
+    b.shutdown().await;
+    eventually("the records that waited delivered, without a wake", || {
+        first.all_delivered().len() == 2
+    })
+    .await;
+    eventually("all 4 partitions owned again", || {
+        status(&a, topic).assigned_partitions.len() == 4
+    })
+    .await;
+    let later: Vec<Out> = (0..4)
+        .map(|p| Out::new(p, &format!("later{p}"), &format!("later{p}")))
+        .collect();
+    produce(&broker.bootstrap, topic, &later).await;
+    a.wake();
+    eventually("a record in each partition delivered", || {
+        first.all_delivered().len() == 6
+    })
+    .await;
+    a.shutdown().await;
+}
