@@ -66,7 +66,9 @@ pub struct RuntimeOptions {
     /// 100 ms keep 0.6 of a core busy). Local only, like `fetch_wait_max`: AWS's pollers are
     /// not ours to tune, and a dozing mapping only ever delays a record, never loses one. A
     /// woken partition fetches again within [`RESUME_PICKUP`], so the first record after a
-    /// doze waits up to that long. Off by default ([`DOZE_OFF`]).
+    /// doze waits up to that long. A mapping dozes only once the broker says its group has
+    /// committed every record of its topic, so records already there never wait for a probe.
+    /// Off by default ([`DOZE_OFF`]).
     pub doze_after: Duration,
     /// While dozing, fetching resumes every `doze_probe` for one fetch round
     /// ([`RESUME_PICKUP`] plus twice `fetch_wait_max`), so a record produced by a writer that
@@ -78,8 +80,9 @@ pub struct RuntimeOptions {
 
 /// [`RuntimeOptions::doze_after`] by default: a year, i.e. never. Dozing is opt-in (the bench
 /// turns it on with 30 s) until the fault suite passes with it: run with dozing after 2 s and
-/// no probes, its broker-kill and crashing-function scenarios left sagas waiting, so some
-/// record reached the broker without a wake (not yet found which).
+/// no probes, its crashing-function scenario (which restarts the pipeline in process) left
+/// mappings owning fewer partitions than the topic has (`cancel-appointment` none,
+/// `confirm-appointment` one of three) and their sagas open; not yet found why.
 pub const DOZE_OFF: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Default for RuntimeOptions {
@@ -268,6 +271,15 @@ impl MappingState {
         tracing::info!(function = %self.mapping.function, topic, group = %self.mapping.consumer_group_id,
             "consumer group rewound to the earliest offsets");
         Ok(())
+    }
+
+    /// Measures the lag (blocking), keeps it for the status, and returns its sum over the
+    /// topic's partitions.
+    fn refresh_lag(&self) -> Result<i64, KafkaError> {
+        let partitions = self.measure_lag()?;
+        let lag = partitions.iter().map(|p| p.lag).sum();
+        *lock(&self.partitions) = Some(partitions);
+        Ok(lag)
     }
 
     /// Asks the broker for the group's committed offsets and the high watermarks (blocking).
@@ -475,9 +487,7 @@ impl Runtime {
         tokio::task::spawn_blocking(move || {
             let mut lag = 0;
             for state in &states {
-                let partitions = state.measure_lag()?;
-                lag += partitions.iter().map(|p| p.lag).sum::<i64>();
-                *lock(&state.partitions) = Some(partitions);
+                lag += state.refresh_lag()?;
             }
             Ok(lag)
         })
@@ -791,7 +801,7 @@ type InFlight<'a> = Pin<Box<dyn Future<Output = (i32, i64)> + Send + 'a>>;
 /// instead, and resumed when that batch goes out. Records that match none of the mapping's
 /// `FilterCriteria` never join a batch; their offsets are committed in partition order with
 /// the batch after them, or alone, uninvoked, when only they waited a batching window.
-async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) {
+async fn consume(shared: &Shared, state: &Arc<MappingState>, consumer: &EsmConsumer) {
     let mapping = &state.mapping;
     let deliverer = Deliverer {
         mapping,
@@ -850,6 +860,7 @@ async fn consume(shared: &Shared, state: &MappingState, consumer: &EsmConsumer) 
             .min();
         tokio::select! {
             () = state.wake.notified() => doze.stir(consumer, Instant::now()),
+            lag = doze.measured(), if doze.measuring() => doze.measured_lag(consumer, lag),
             Some((partition, next)) = in_flight.next(), if !in_flight.is_empty() => {
                 doze.stir(consumer, Instant::now());
                 let queue = queues.entry(partition).or_default();
@@ -906,7 +917,9 @@ pub const RESUME_PICKUP: Duration = Duration::from_secs(1);
 /// records, and when that changes next.
 struct Doze<'a> {
     options: &'a RuntimeOptions,
-    state: &'a MappingState,
+    state: &'a Arc<MappingState>,
+    /// The lag measured before a doze, on its way.
+    measuring: Option<JoinHandle<Result<i64, KafkaError>>>,
     /// Dozing since then.
     since: Option<Instant>,
     /// Awake: when to doze if nothing happens before.
@@ -918,10 +931,11 @@ struct Doze<'a> {
 }
 
 impl<'a> Doze<'a> {
-    fn new(options: &'a RuntimeOptions, state: &'a MappingState) -> Self {
+    fn new(options: &'a RuntimeOptions, state: &'a Arc<MappingState>) -> Self {
         Doze {
             options,
             state,
+            measuring: None,
             since: None,
             at: Instant::now() + options.doze_after,
             assignments: 0,
@@ -935,6 +949,8 @@ impl<'a> Doze<'a> {
     /// the application across a rebalance, so one paused by an earlier doze and assigned again
     /// would otherwise never be fetched.
     fn stir(&mut self, consumer: &EsmConsumer, now: Instant) {
+        // A lag measured before this is out of date.
+        self.measuring = None;
         let mut awake = self.options.doze_after;
         if self.since.is_some() || (self.dozed && self.assignments != self.assignments_now()) {
             self.fetch(consumer, true);
@@ -952,24 +968,62 @@ impl<'a> Doze<'a> {
         RESUME_PICKUP + 2 * self.options.fetch_wait_max
     }
 
-    /// When [`Doze::tick`] has something to do next: doze, if `idle`; probe, if dozing.
+    /// When [`Doze::tick`] has something to do next: measure the lag to doze, if `idle`;
+    /// probe, if dozing.
     fn due(&self, idle: bool) -> Option<Instant> {
         match self.since {
             Some(since) => Some(since + self.options.doze_probe),
-            None => idle.then_some(self.at),
+            None => (idle && !self.measuring()).then_some(self.at),
         }
     }
 
-    /// Dozes once the mapping has been idle for `doze_after`; while dozing, fetches for one
-    /// round every `doze_probe`.
+    /// Once the mapping has been idle for `doze_after`, measures the group's lag (on a
+    /// blocking thread: the consume loop goes on meanwhile) to doze if nothing waits
+    /// ([`Doze::measured_lag`]); while dozing, fetches for one round every `doze_probe`.
     fn tick(&mut self, consumer: &EsmConsumer, idle: bool, now: Instant) {
         match self.since {
-            None if idle && now >= self.at => self.fetch(consumer, false),
+            None if idle && now >= self.at && !self.measuring() => {
+                let state = Arc::clone(self.state);
+                self.measuring = Some(tokio::task::spawn_blocking(move || state.refresh_lag()));
+            }
             Some(since) if now >= since + self.options.doze_probe => {
                 self.fetch(consumer, true);
                 self.at = now + self.fetch_round();
             }
             _ => {}
+        }
+    }
+
+    fn measuring(&self) -> bool {
+        self.measuring.is_some()
+    }
+
+    /// The lag measured before a doze (only while [`Doze::measuring`]).
+    async fn measured(&mut self) -> Result<i64, String> {
+        match self.measuring.as_mut() {
+            Some(measuring) => match measuring.await {
+                Ok(lag) => lag.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Dozes if the group has committed every record of the topic, else stays awake for
+    /// another `doze_after`. A doze relies on a wake for what comes later: one over records
+    /// already in the broker would rely on the wake that came with them having been acted
+    /// on in time, which the fault suite showed it not always is (docs/how-it-works.md,
+    /// "Dozing"). No stir came since the measure began (it would have dropped it), so the
+    /// mapping is still idle.
+    fn measured_lag(&mut self, consumer: &EsmConsumer, lag: Result<i64, String>) {
+        self.measuring = None;
+        match lag {
+            Ok(0) => self.fetch(consumer, false),
+            waiting => {
+                let mapping = &self.state.mapping;
+                tracing::debug!(function = %mapping.function, topic = %mapping.topic, ?waiting, "not dozing: records wait, or the lag is unknown");
+                self.at = Instant::now() + self.options.doze_after;
+            }
         }
     }
 
@@ -1130,9 +1184,8 @@ async fn report_status(
         let measured = states.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for state in &measured {
-                match state.measure_lag() {
-                    Ok(partitions) => *lock(&state.partitions) = Some(partitions),
-                    Err(e) => tracing::warn!(function = %state.mapping.function, topic = %state.mapping.topic, "cannot measure lag: {e}"),
+                if let Err(e) = state.refresh_lag() {
+                    tracing::warn!(function = %state.mapping.function, topic = %state.mapping.topic, "cannot measure lag: {e}");
                 }
             }
         })

@@ -546,6 +546,39 @@ async fn the_runtime_carries_on_after_the_broker_crashes() {
     runtime.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_dozing_mapping_woken_right_after_a_broker_restart_gets_what_waited() {
+    let mut broker = testkit::Tansu::start();
+    let topic = "slow.waking";
+    create_topic(&broker.bootstrap, topic, 1).await;
+    let invoker = TestInvoker::succeeding();
+    // Probes an hour apart: only the wake can bring the record in.
+    let runtime = dozer(&broker, topic, Duration::from_secs(3600), invoker.clone());
+    produce(&broker.bootstrap, topic, &numbered(1, 1)).await;
+    eventually("1 processed, then dozing", || {
+        let s = status(&runtime, topic);
+        s.processed_records == 1 && s.dozing
+    })
+    .await;
+
+    // Woken at once after a broker restart: the consumer has to reconnect (and maybe rejoin)
+    // before it can fetch, and must not doze again over the record meanwhile.
+    broker.kill();
+    broker.restart();
+    produce(&broker.bootstrap, topic, &[Out::new(0, "after", "after")]).await;
+    runtime.wake();
+    eventually("the record produced after the restart delivered", || {
+        values(&invoker.all_delivered()).contains(&"after".to_owned())
+    })
+    .await;
+    eventually("dozing again once nothing waits", || {
+        let s = status(&runtime, topic);
+        s.dozing && s.lag == Some(0)
+    })
+    .await;
+    runtime.shutdown().await;
+}
+
 /// Starts one mapping of `topic` with these doze settings.
 fn dozer(
     broker: &testkit::Tansu,
